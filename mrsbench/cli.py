@@ -1,0 +1,108 @@
+"""The ``mrsbench`` command line. Heavy modules are imported inside the handlers only."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import MRSBenchError, NotImplementedYet
+
+EXIT_USER_ERROR = 2
+
+
+def _not_yet(name: str, issue: str):
+    def handler(args):
+        raise NotImplementedYet(f"not implemented yet ({issue}); no result was produced")
+    return handler
+
+
+def _add_plugins(p):
+    p.add_argument("--plugins", nargs="*", default=[], metavar="MODULE_OR_PATH",
+                   help="extra generator plugins: importable modules or .py files")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="mrsbench", description=(
+        "Benchmark generative models of GABA-edited MEGA-PRESS MRS transients: reconstruction, "
+        "feature-level similarity, application (fill-up of a short scan) and quantification agreement."))
+    p.add_argument("--version", action="version", version=f"mrsbench {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="train (or load) a generator and score it with the fixed harness")
+    r.add_argument("--model", required=True, help="generator name (see `mrsbench list`)")
+    r.add_argument("--dataset", default="simgaba-small", help="dataset name or folder of NIfTI-MRS files")
+    r.add_argument("--preset", default="quick", help="evaluation preset: quick | paper | tiny")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", default="runs", help="output folder (results under OUT/<run-id>/)")
+    _add_plugins(r)
+    r.set_defaults(handler=_not_yet("run", "issue: harness"))
+
+    ls = sub.add_parser("list", help="list datasets and generators")
+    _add_plugins(ls)
+    ls.set_defaults(handler=_not_yet("list", "issue: datasets/generators"))
+
+    s = sub.add_parser("simulate", help="write a simulated dataset as NIfTI-MRS files + ground truth")
+    s.add_argument("--dataset", default="simgaba-small")
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=None)
+    s.set_defaults(handler=_not_yet("simulate", "issue: embedded default dataset"))
+
+    b = sub.add_parser("basis", help="simulate the MEGA-PRESS basis set and write it (FSL-MRS JSON)")
+    b.add_argument("--out", required=True)
+    b.set_defaults(handler=_not_yet("basis", "issue: physics"))
+
+    q = sub.add_parser("qc", help="process a scan and print its signal-quality measures")
+    q.add_argument("file")
+    q.add_argument("--reference", default=None)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=_not_yet("qc", "issue: processing"))
+
+    qu = sub.add_parser("quantify", help="process and quantify a scan (LCM + Gannet-style)")
+    qu.add_argument("file")
+    qu.add_argument("--out", default=None)
+    qu.set_defaults(handler=_not_yet("quantify", "issue: quantification"))
+
+    lb = sub.add_parser("leaderboard", help="build a leaderboard table from results files")
+    lb.add_argument("--results", nargs="*", default=None)
+    lb.add_argument("--dataset", default=None)
+    lb.add_argument("--preset", default=None)
+    lb.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
+    lb.set_defaults(handler=_not_yet("leaderboard", "issue: leaderboards"))
+
+    c = sub.add_parser("compare", help="compare two results (files, folders or leaderboards)")
+    c.add_argument("a")
+    c.add_argument("b")
+    c.set_defaults(handler=_not_yet("compare", "issue: leaderboards"))
+
+    sm = sub.add_parser("submit", help="check a generator class and run the harness for the leaderboard")
+    sm.add_argument("target", help="MODULE:CLASS or path/to/file.py")
+    sm.add_argument("--dataset", default="simgaba-small")
+    sm.add_argument("--preset", default="quick")
+    sm.set_defaults(handler=_not_yet("submit", "issue: leaderboards"))
+
+    v = sub.add_parser("validate", help="validate a results.json file")
+    v.add_argument("results")
+    v.set_defaults(handler=_not_yet("validate", "issue: leaderboards"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        rc = args.handler(args)
+    except MRSBenchError as e:
+        print(f"mrsbench {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
