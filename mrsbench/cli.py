@@ -15,6 +15,25 @@ def _not_yet(name: str, issue: str):
     return handler
 
 
+def _cmd_basis(args) -> int:
+    from .axis import SpectralAxis
+    from .errors import InputError
+    from .physics.basis import load_basis
+    from .physics.megapress import MegaPressConfig
+
+    try:
+        cfg = MegaPressConfig(te_s=args.te / 1000.0, f0_mhz=args.field, edit_on_ppm=args.edit_on,
+                              edit_off_ppm=args.edit_off, gaba_set=args.gaba)
+    except ValueError as e:
+        raise InputError("basis", str(e)) from None
+    basis = load_basis(cfg, use_cache=not args.no_cache, progress=True)
+    axis = SpectralAxis(sw_hz=args.sw, f0_mhz=args.field, n_points=args.points)
+    paths = basis.write_fsl(args.out, axis=axis, lw_hz=args.linewidth)
+    print(f"wrote {len(paths)} FSL-MRS basis files ({len(basis.names)} components x ON/OFF/DIFF) to {args.out} "
+          f"[key {basis.key}]")
+    return 0
+
+
 def _add_plugins(p):
     p.add_argument("--plugins", nargs="*", default=[], metavar="MODULE_OR_PATH",
                    help="extra generator plugins: importable modules or .py files")
@@ -49,8 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(handler=_not_yet("simulate", "issue: embedded default dataset"))
 
     b = sub.add_parser("basis", help="simulate the MEGA-PRESS basis set and write it (FSL-MRS JSON)")
-    b.add_argument("--out", required=True)
-    b.set_defaults(handler=_not_yet("basis", "issue: physics"))
+    b.add_argument("--out", required=True, help="output folder (edit_on/, edit_off/, edit_diff/ inside)")
+    b.add_argument("--te", type=float, default=68.0, help="echo time (ms)")
+    b.add_argument("--field", type=float, default=127.75, help="spectrometer frequency (MHz)")
+    b.add_argument("--sw", type=float, default=2000.0, help="spectral width (Hz)")
+    b.add_argument("--points", type=int, default=2048)
+    b.add_argument("--edit-on", type=float, default=1.9, help="edit-ON pulse frequency (ppm)")
+    b.add_argument("--edit-off", type=float, default=7.46, help="edit-OFF pulse frequency (ppm)")
+    b.add_argument("--gaba", choices=["near", "govindaraju"], default="near", help="GABA spin parameters")
+    b.add_argument("--linewidth", type=float, default=2.0, help="Lorentzian line width of the written FIDs (Hz)")
+    b.add_argument("--no-cache", action="store_true", help="simulate even if a cached basis exists")
+    b.set_defaults(handler=_cmd_basis)
 
     q = sub.add_parser("qc", help="process a scan and print its signal-quality measures")
     q.add_argument("file")

@@ -39,3 +39,18 @@ def test_bad_file_is_one_line_error(tmp_path, capsys):
     rc = main(["qc", str(p)])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_basis_command_writes_fsl_json(tmp_path, monkeypatch):
+    import json
+    monkeypatch.setenv("MRSBENCH_CACHE", str(tmp_path / "cache"))
+    rc = main(["basis", "--out", str(tmp_path / "b"), "--points", "1024"])
+    assert rc == 0
+    doc = json.loads((tmp_path / "b" / "edit_off" / "NAA.json").read_text())
+    assert len(doc["basis"]["basis_re"]) == 1024 and doc["meta"]["condition"] == "off"
+    assert (tmp_path / "b" / "edit_diff" / "GABA.json").exists()
+
+
+def test_basis_command_bad_timing_is_clear(tmp_path, capsys):
+    rc = main(["basis", "--out", str(tmp_path), "--te", "20"])
+    assert rc == 2 and "no room" in capsys.readouterr().err

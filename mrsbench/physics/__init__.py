@@ -1,0 +1,1 @@
+"""Density-matrix simulation of MEGA-PRESS and the basis sets built from it."""
