@@ -34,6 +34,36 @@ def _cmd_basis(args) -> int:
     return 0
 
 
+def _cmd_list(args) -> int:
+    from .datasets import DATASETS, DESCRIPTIONS
+
+    print("datasets:")
+    for name in DATASETS:
+        print(f"  {name:16s} {DESCRIPTIONS[name]}")
+    print("  <folder>         a folder of NIfTI-MRS files (DIM_DYN transients, DIM_EDIT ON/OFF)")
+    try:
+        from .registry import list_generators
+    except ImportError:
+        return 0
+    print("generators:")
+    for name, desc in list_generators(args.plugins):
+        print(f"  {name:16s} {desc}")
+    return 0
+
+
+def _cmd_simulate(args) -> int:
+    from .datasets import load_dataset, write_dataset
+
+    cohort, extras = load_dataset(args.dataset, seed=args.seed, with_extras=True)
+    if not extras:
+        from .errors import InputError
+        raise InputError(args.dataset, "only simulated datasets can be written with `simulate`")
+    paths = write_dataset(cohort, extras, args.out)
+    print(f"wrote {len(paths)} NIfTI-MRS files, ground_truth.csv and noise_free_spectra.npz to {args.out} "
+          f"(dataset {cohort.name}, content hash {cohort.meta['content_hash']})")
+    return 0
+
+
 def _add_plugins(p):
     p.add_argument("--plugins", nargs="*", default=[], metavar="MODULE_OR_PATH",
                    help="extra generator plugins: importable modules or .py files")
@@ -59,13 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list datasets and generators")
     _add_plugins(ls)
-    ls.set_defaults(handler=_not_yet("list", "issue: datasets/generators"))
+    ls.set_defaults(handler=_cmd_list)
 
     s = sub.add_parser("simulate", help="write a simulated dataset as NIfTI-MRS files + ground truth")
     s.add_argument("--dataset", default="simgaba-small")
     s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=int, default=None)
-    s.set_defaults(handler=_not_yet("simulate", "issue: embedded default dataset"))
+    s.add_argument("--seed", type=int, default=None, help="override the dataset's seed")
+    s.set_defaults(handler=_cmd_simulate)
 
     b = sub.add_parser("basis", help="simulate the MEGA-PRESS basis set and write it (FSL-MRS JSON)")
     b.add_argument("--out", required=True, help="output folder (edit_on/, edit_off/, edit_diff/ inside)")

@@ -1,0 +1,178 @@
+"""Statistical realism of the simulated cohort, each against its configured target."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from mrsbench.cohort import CohortConfig, simulate_cohort
+from mrsbench.datasets import content_hash, load_dataset, write_dataset
+
+
+@pytest.fixture(scope="module")
+def small():
+    return load_dataset("simgaba-small", with_extras=True, progress=False)
+
+
+def _corrected(scan, drift_hz, phase_deg):
+    t = scan.axis.time
+    return scan.fids * np.exp(-2j * np.pi * drift_hz[:, None] * t[None] - 1j * np.deg2rad(phase_deg))
+
+
+def _fwhm_hz(spec_real, ax, lo, hi, zf=8):
+    """Half-height full width of the largest peak in [lo, hi] ppm (linear interpolation)."""
+    w = np.flatnonzero(ax.window(lo, hi))
+    i = w[np.argmax(spec_real[w])]
+    h = spec_real[i] / 2
+    l = i
+    while spec_real[l] > h:
+        l -= 1
+    r = i
+    while spec_real[r] > h:
+        r += 1
+    xl = l + (h - spec_real[l]) / (spec_real[l + 1] - spec_real[l])
+    xr = r - 1 + (spec_real[r - 1] - h) / (spec_real[r - 1] - spec_real[r])
+    return (xr - xl) * ax.hz_per_point
+
+
+def test_shape_and_labels(small):
+    cohort, extras = small
+    assert len(cohort) == 12 and len(set(cohort.sites)) == 3
+    s = cohort.scans[0]
+    assert s.fids.shape == (320, 2048) and s.edit.sum() == 160
+    assert np.array_equal(s.edit[:4], [1, 0, 1, 0])  # interleaved
+    ax = s.axis
+    assert (ax.sw_hz, ax.n_points, ax.f0_mhz) == (2000.0, 2048, 127.75)
+    gt = cohort.ground_truth
+    for col in ("subject", "site", "GABA", "Glu", "Gln", "NAA", "NAAG", "Cr", "PCr", "GPC", "PCh", "mI", "MM3co",
+                "naa_fwhm_hz", "snr", "drift_hz_per_min", "outlier_transients"):
+        assert col in gt.columns
+
+
+def test_naa_linewidth_per_site(small):
+    cohort, ex = small
+    gt = cohort.ground_truth
+    ax = cohort.axis
+    big = ax.with_points(ax.n_points * 8)
+    measured = []
+    for k, s in enumerate(cohort.scans):
+        off = _corrected(s, ex["drift_hz"][k], gt.phase_deg[k])[s.edit == 0].mean(0)
+        zf = np.zeros(big.n_points, complex)
+        zf[: ax.n_points] = off
+        spec = big.to_spectrum(zf).real
+        measured.append(_fwhm_hz(spec, big, 1.95, 2.06))
+    gt = gt.assign(measured=measured)
+    for site, g in gt.groupby("site"):
+        # NAAG (2.04 ppm) and eddy currents broaden slightly: within 20% of the configured Voigt FWHM
+        assert g.measured.mean() == pytest.approx(g.naa_fwhm_hz.mean(), rel=0.2), site
+    assert 5.0 <= np.median(measured) <= 11.0  # in-vivo 6-9 Hz (invivo.md)
+
+
+def test_single_transient_snr_per_site(small):
+    cohort, ex = small
+    gt = cohort.ground_truth
+    ax = cohort.axis
+    wn = ax.window(9.8, 10.8)
+    snr = []
+    for k, s in enumerate(cohort.scans):
+        spec = ax.to_spectrum(_corrected(s, ex["drift_hz"][k], gt.phase_deg[k])[s.edit == 0]).real
+        clean = ax.to_spectrum(ex["clean"][k, 1]).real
+        peak = clean[ax.window(1.9, 2.1)].max()
+        noise = spec[:, wn]
+        resid = noise - noise.mean(1, keepdims=True)
+        snr.append(peak / np.median(resid.std(1)))
+    gt = gt.assign(measured=snr)
+    for site, g in gt.groupby("site"):
+        assert g.measured.mean() == pytest.approx(g.snr.mean(), rel=0.15), site
+    assert 10 <= np.median(snr) <= 25  # order 15-20 (invivo.md)
+
+
+def test_frequency_drift_recovered(small):
+    cohort, ex = small
+    ax = cohort.axis
+    gt = cohort.ground_truth
+    big = ax.with_points(ax.n_points * 4)
+    errs = []
+    for k in (0, 5, 9):
+        s = cohort.scans[k]
+        x = np.zeros((s.n_transients, big.n_points), complex)
+        x[:, : ax.n_points] = s.fids * np.exp(-np.pi * 3 * ax.time)
+        mag = np.abs(big.to_spectrum(x))
+        w = np.flatnonzero(big.window(1.85, 2.2))  # NAA singlet (present in both ON and OFF residue)
+        off = s.edit == 0
+        bad = [int(v) for v in str(gt.outlier_transients[k]).split(";") if v]
+        off[bad] = False  # motion-corrupted transients carry their own frequency jumps
+        i = w[np.argmax(mag[:, w], axis=1)]
+        y0, y1, y2 = mag[np.arange(len(i)), i - 1], mag[np.arange(len(i)), i], mag[np.arange(len(i)), i + 1]
+        frac = 0.5 * (y0 - y2) / (y0 - 2 * y1 + y2)
+        f_est = (i + frac - big.n_points // 2) * big.hz_per_point - big.ppm_to_hz(2.008)
+        true = ex["drift_hz"][k]
+        e = (f_est - f_est[off].mean()) - (true - true[off].mean())
+        errs.append(np.sqrt(np.mean(e[off] ** 2)))
+        tmin = np.arange(s.n_transients) * 2.0 / 60
+        slope = np.polyfit(tmin[off], f_est[off], 1)[0]
+        assert slope == pytest.approx(gt.drift_hz_per_min[k], abs=0.15 + 0.1 * abs(gt.drift_hz_per_min[k]))
+    assert max(errs) < 1.0
+
+
+def test_gaba_plus_cr_and_mm_share(small):
+    cohort, ex = small
+    ax = cohort.axis
+    gt = cohort.ground_truth
+    spec = ax.to_spectrum(ex["clean"]).real
+    diff, off = spec[:, 0] - spec[:, 1], spec[:, 1]
+    ratio = diff[:, ax.window(2.79, 3.2)].sum(1) / off[:, ax.window(2.93, 3.12)].sum(1)
+    # Big GABA Gannet GABA+/Cr ~0.09-0.12 (invivo.md); individuals spread around it
+    assert 0.07 <= np.median(ratio) <= 0.14
+    assert np.all((ratio > 0.03) & (ratio < 0.25))
+    # MM share of the edited 3 ppm signal, rendered from the components
+    from mrsbench.physics.basis import load_basis
+    b = load_basis()
+    d = ax.to_spectrum(b.fids(ax, "diff", ["GABA", "MM3co"], lw_hz=6.0)).real[:, ax.window(2.85, 3.17)].sum(1)
+    from mrsbench.cohort import T2_S
+    for _, r in gt.iterrows():
+        share = r.MM3co * d[1] / (r.MM3co * d[1] + r.GABA * np.exp(-0.068 / T2_S["GABA"]) * d[0])
+        assert 0.35 <= share <= 0.55  # 41-49% configured (T2 jitter moves it slightly)
+
+
+def test_motion_outliers_recorded(small):
+    cohort, _ = small
+    idx = [int(i) for v in cohort.ground_truth.outlier_transients for i in str(v).split(";") if i]
+    assert 0 < len(idx) < 0.05 * 320 * len(cohort)
+
+
+def test_determinism_and_seed():
+    cfg = replace(CohortConfig(), n_sites=1, subjects_per_site=2, n_pairs=8)
+    a, _ = simulate_cohort(cfg)
+    b, _ = simulate_cohort(cfg)
+    assert content_hash(a) == content_hash(b)
+    for sa, sb in zip(a.scans, b.scans):
+        assert sa.fids.tobytes() == sb.fids.tobytes()
+    c, _ = simulate_cohort(replace(cfg, seed=cfg.seed + 1))
+    assert content_hash(c) != content_hash(a)
+    assert not np.allclose(c.ground_truth.GABA, a.ground_truth.GABA)
+
+
+def test_simulate_files_load_back(tmp_path):
+    from nifti_mrs.nifti_mrs import NIFTI_MRS
+    import pandas as pd
+    from mrsbench.io import read_folder, read_nifti_mrs
+    cfg = replace(CohortConfig(), n_sites=1, subjects_per_site=2, n_pairs=4)
+    cohort, extras = simulate_cohort(cfg)
+    write_dataset(cohort, extras, tmp_path)
+    back = read_folder(tmp_path)
+    assert back.subjects == cohort.subjects
+    for a, b in zip(cohort.scans, back.scans):
+        np.testing.assert_array_equal(a.fids, b.fids)
+        np.testing.assert_array_equal(a.edit, b.edit)
+        assert b.site == a.site
+    img = NIFTI_MRS(str(tmp_path / "sub-001.nii.gz"))
+    assert img.shape == (1, 1, 1, 2048, 4, 2) and img.dim_tags[1] == "DIM_EDIT"
+    gt = pd.read_csv(tmp_path / "ground_truth.csv")
+    assert list(gt.subject) == cohort.subjects and "MM3co" in gt.columns
+    z = np.load(tmp_path / "noise_free_spectra.npz")
+    assert z["on"].shape == (2, 2048)
+
+
+def test_cli_simulate(tmp_path):
+    from mrsbench.cli import main
+    assert main(["simulate", "--dataset", "nope", "--out", str(tmp_path)]) == 2
