@@ -23,6 +23,12 @@ DEFAULT_POINTS = 2048
 DEFAULT_CENTRE_PPM = 4.68
 
 
+def _fft():
+    """scipy.fft (multi-threaded with workers=-1), imported on first use to keep import fast."""
+    import scipy.fft
+    return scipy.fft
+
+
 @dataclass(frozen=True)
 class SpectralAxis:
     """Acquisition grid of a single-voxel spectrum.
@@ -96,14 +102,14 @@ class SpectralAxis:
         fid = np.asarray(fid)
         if fid.shape[axis] != self.n_points:
             raise InputError("to_spectrum", f"expected {self.n_points} points on axis {axis}, got {fid.shape[axis]}")
-        return np.fft.fftshift(np.fft.fft(fid, axis=axis), axes=axis)
+        return np.fft.fftshift(_fft().fft(fid, axis=axis, workers=-1), axes=axis)
 
     def to_fid(self, spectrum: np.ndarray, axis: int = -1) -> np.ndarray:
         """Inverse of :meth:`to_spectrum`."""
         spectrum = np.asarray(spectrum)
         if spectrum.shape[axis] != self.n_points:
             raise InputError("to_fid", f"expected {self.n_points} points on axis {axis}, got {spectrum.shape[axis]}")
-        return np.fft.ifft(np.fft.ifftshift(spectrum, axes=axis), axis=axis)
+        return _fft().ifft(np.fft.ifftshift(spectrum, axes=axis), axis=axis, workers=-1)
 
     def window(self, lo_ppm: float, hi_ppm: float) -> np.ndarray:
         """Boolean mask of points with ``lo_ppm <= ppm <= hi_ppm``, shape (n_points,)."""

@@ -64,6 +64,29 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _cmd_qc(args) -> int:
+    import json
+
+    from .io import read_nifti_mrs
+    from .qc import qc_scan
+
+    scan = read_nifti_mrs(args.file)
+    ref = read_nifti_mrs(args.reference, expected_axis=scan.axis) if args.reference else None
+    rep = qc_scan(scan, ref)
+    if args.json:
+        print(json.dumps(rep))
+        return 0
+    rows = [("GABA SNR (DIFF, challenge)", rep["snr"], ""), ("GABA linewidth", rep["linewidth_ppm"], "ppm"),
+            ("GABA linewidth", rep["linewidth_hz"], "Hz"), ("NAA SNR (OFF, Osprey)", rep["naa_snr"], ""),
+            ("NAA FWHM (OFF)", rep["naa_fwhm_hz"], "Hz"), ("Cr FWHM (OFF)", rep["cr_fwhm_hz"], "Hz")]
+    if ref is not None:
+        rows += [("shape score vs reference", rep["shape_score"], ""), ("MSE vs reference (2.5-4 ppm)", rep["mse"], "")]
+    print(f"{args.file}: {rep['n_on']} ON + {rep['n_off']} OFF transients, {rep['rejected_transients']} rejected")
+    for name, v, unit in rows:
+        print(f"  {name:30s} {v:10.4f} {unit}")
+    return 0
+
+
 def _add_plugins(p):
     p.add_argument("--plugins", nargs="*", default=[], metavar="MODULE_OR_PATH",
                    help="extra generator plugins: importable modules or .py files")
@@ -114,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("file")
     q.add_argument("--reference", default=None)
     q.add_argument("--json", action="store_true")
-    q.set_defaults(handler=_not_yet("qc", "issue: processing"))
+    q.set_defaults(handler=_cmd_qc)
 
     qu = sub.add_parser("quantify", help="process and quantify a scan (LCM + Gannet-style)")
     qu.add_argument("file")

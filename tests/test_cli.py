@@ -54,3 +54,24 @@ def test_basis_command_writes_fsl_json(tmp_path, monkeypatch):
 def test_basis_command_bad_timing_is_clear(tmp_path, capsys):
     rc = main(["basis", "--out", str(tmp_path), "--te", "20"])
     assert rc == 2 and "no room" in capsys.readouterr().err
+
+
+def test_qc_json_keys(tmp_path, capsys):
+    import json
+    from dataclasses import replace
+
+    from mrsbench.cohort import CohortConfig, simulate_cohort
+    from mrsbench.datasets import write_dataset
+    cohort, extras = simulate_cohort(replace(CohortConfig(), n_sites=1, subjects_per_site=2, n_pairs=16))
+    write_dataset(cohort, extras, tmp_path)
+    assert main(["qc", str(tmp_path / "sub-001.nii.gz"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    for k in ("snr", "linewidth_ppm", "linewidth_hz", "naa_snr", "naa_fwhm_hz", "cr_fwhm_hz"):
+        assert isinstance(rep[k], float)
+    assert "shape_score" not in rep
+    assert main(["qc", str(tmp_path / "sub-001.nii.gz"), "--reference", str(tmp_path / "sub-002.nii.gz"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert -1 <= rep["shape_score"] <= 1 and rep["mse"] >= 0
+    assert rep["linewidth_hz"] == rep["linewidth_ppm"] * 127.75
+    assert main(["qc", str(tmp_path / "sub-001.nii.gz")]) == 0
+    assert "NAA FWHM" in capsys.readouterr().out

@@ -1,0 +1,1 @@
+"""Metric functions (pure): signal quality of processed spectra and two-sample statistics."""

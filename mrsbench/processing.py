@@ -1,0 +1,283 @@
+"""Processing of edited transients: alignment, weighted averaging, subtraction, referencing.
+
+Every step is a small pure function on arrays; :func:`process` composes them with a
+:class:`ProcessingConfig`. Shapes: transients (T, N) complex FIDs; spectra via the axis convention.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .axis import SpectralAxis
+from .data import OFF, ON, Scan
+from .errors import InputError
+
+CR_PPM = 3.027     # Cr methyl reference (FSL-MRS edited pipeline, metrics.md sec. 4)
+CHO_PPM = 3.2      # ON-to-OFF alignment window centre, +/- 0.09 ppm (Mikkelsen et al. NBM 2020)
+
+
+@dataclass(frozen=True)
+class ProcessingConfig:
+    """Parameters of :func:`process` (ppm windows, s, iteration counts)."""
+
+    # alignment band: FSL-MRS uses 1.9-4.2 ppm for edited data; the upper edge is kept at 4.0 ppm so the
+    # tail of residual water (4.68 ppm), which varies from transient to transient, stays out
+    align_ppm: tuple[float, float] = (1.8, 4.0)
+    t_max_s: float = 0.2                           # spectral registration uses t <= t_max (Near 2015)
+    gn_iterations: int = 6
+    ref_passes: int = 2                            # reference updated with w = 0.5 corr^2 between passes
+    align_conditions: str = "cho"                  # "cho" (3.2 +/- 0.09 ppm), "water" (4.68 +/- 0.22) or "none"
+    weighted: bool = True                          # Osprey weighted averaging, w ~ 1/d^2
+    reject_outliers: bool = True
+    outlier_z: float = 3.0                         # robust z-score of d above which a transient is rejected
+    cr_reference: bool = True
+    phase_tcr: bool = True
+
+
+@dataclass
+class Processed:
+    """Result of :func:`process`: averaged FIDs (N,), per-transient estimates and weights."""
+
+    axis: SpectralAxis
+    on: np.ndarray
+    off: np.ndarray
+    freq_hz: np.ndarray           # (T,) estimated frequency offset of each transient vs its reference
+    phase_rad: np.ndarray         # (T,)
+    weights: np.ndarray           # (T,) normalised per condition; 0 for rejected transients
+    rejected: np.ndarray          # (T,) bool
+    edit: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    @property
+    def diff(self) -> np.ndarray:
+        return self.on - self.off
+
+    def spectra(self) -> dict[str, np.ndarray]:
+        ax = self.axis
+        return {"on": ax.to_spectrum(self.on), "off": ax.to_spectrum(self.off), "diff": ax.to_spectrum(self.diff)}
+
+
+# --- elementary steps ------------------------------------------------------------------------
+
+def band_filter(fids: np.ndarray, axis: SpectralAxis, ppm: tuple[float, float]) -> np.ndarray:
+    """Keep only the spectral band ``ppm`` (hard mask in the frequency domain)."""
+    import scipy.fft as sfft
+
+    m = np.fft.ifftshift(axis.window(*ppm))  # mask in unshifted FFT order: no fftshift round trip
+    return sfft.ifft(sfft.fft(fids, axis=-1, workers=-1) * m, axis=-1, workers=-1)
+
+
+def phasor(axis: SpectralAxis, freq_hz, phase_rad, n: int | None = None) -> np.ndarray:
+    """exp(i(2*pi*f*t + phi)) for the first ``n`` time points, f and phi broadcast per transient."""
+    n = axis.n_points if n is None else n
+    f = np.asarray(freq_hz, float)[..., None]
+    p = np.asarray(phase_rad, float)[..., None]
+    # z^k by a running product (relative error ~ k * 1e-16), much cheaper than sin/cos per sample
+    step = np.broadcast_to(np.exp(2j * np.pi * f * axis.dwell_s), np.broadcast_shapes(f.shape, p.shape)[:-1] + (n,)).copy()
+    step[..., 0] = np.exp(1j * p[..., 0]) if p.ndim else np.exp(1j * p)
+    return np.cumprod(step, axis=-1)
+
+
+def apply_shift(fids: np.ndarray, axis: SpectralAxis, freq_hz, phase_rad) -> np.ndarray:
+    """fids * exp(i(2*pi*f*t + phi)) with f, phi broadcast per transient."""
+    return fids * phasor(axis, freq_hz, phase_rad, np.shape(fids)[-1])
+
+
+def spectral_registration(fids: np.ndarray, ref: np.ndarray, axis: SpectralAxis, t_max_s: float = 0.2,
+                          iterations: int = 6, start: tuple[np.ndarray, np.ndarray] | None = None
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Frequency (Hz) and zero-order phase (rad) that align each transient to ``ref`` (Near et al.
+    MRM 2015): least squares |ref(t) - x(t) exp(i(2 pi f t + phi))|^2 over t <= t_max, solved for all
+    transients at once by Gauss-Newton, started from the cross-spectrum peak (~1 Hz grid) unless
+    ``start`` = (f, phi) is given.
+
+    fids: (T, N) complex; ref: (N,) complex. Returns (f, phi), each (T,).
+    """
+    x = np.atleast_2d(fids)
+    n = max(8, min(x.shape[1], int(round(t_max_s / axis.dwell_s))))
+    t = axis.time[:n]
+    xs, r = x[:, :n], ref[:n]
+    if start is None:
+        # coarse start: cross(f') = sum conj(x) r exp(-2 pi i f' t) peaks at the f that aligns x to r,
+        # and its phase there is the phi that does
+        zf = max(2048, 2 * n)  # ~1 Hz grid; Gauss-Newton refines
+        cross = np.fft.fft(np.conj(xs) * r[None], n=zf, axis=1)
+        freqs = np.fft.fftfreq(zf, axis.dwell_s)
+        c = np.where((np.abs(freqs) <= 60.0)[None], np.abs(cross), -1)  # search +/- 60 Hz
+        k = np.argmax(c, axis=1)
+        f = freqs[k].astype(float)
+        phi = np.angle(cross[np.arange(len(k)), k])
+    else:
+        f, phi = np.array(start[0], float), np.array(start[1], float)
+    w2pt = 2 * np.pi * t
+    s1 = s2 = None
+    for _ in range(iterations):
+        y = xs * phasor(axis, f, phi, n)
+        res = y - r[None]
+        a2 = y.real ** 2 + y.imag ** 2
+        s0 = a2.sum(1)
+        s1 = a2 @ w2pt
+        s2 = a2 @ (w2pt ** 2)
+        g = y.real * res.imag - y.imag * res.real  # Re(conj(i y) res)
+        g1, g0 = g @ w2pt, g.sum(1)
+        det = s2 * s0 - s1 ** 2 + 1e-300
+        f = f - (s0 * g1 - s1 * g0) / det
+        phi = phi - (s2 * g0 - s1 * g1) / det
+    return f, np.angle(np.exp(1j * phi))
+
+
+def align_condition(fids: np.ndarray, axis: SpectralAxis, cfg: ProcessingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Robust-style alignment of one condition (Mikkelsen et al. NBM 2020, block form): align the
+    band-filtered transients to an initial reference (the transient acquired in the middle of the
+    scan, as in Near et al. 2015); then rebuild the reference as the average of the aligned
+    transients weighted by w = 0.5 corr^2 with the current reference, re-filter the transients in
+    the aligned frame (so the band edges do not bias the estimate) and refine; ``ref_passes`` passes."""
+    n = max(8, min(fids.shape[1], int(round(cfg.t_max_s / axis.dwell_s))))
+    f = np.zeros(len(fids))
+    phi = np.zeros(len(fids))
+    # single precision is ample here (estimates reach the Cramer-Rao bound, see tests) and halves the cost
+    fids = np.asarray(fids, np.complex64)
+    xs = band_filter(fids, axis, cfg.align_ppm)[:, :n]
+    ref = xs[len(xs) // 2]
+    first = True
+    for _ in range(max(1, cfg.ref_passes)):
+        its = cfg.gn_iterations if first else max(2, cfg.gn_iterations // 2)
+        df, dphi = spectral_registration(xs, ref, axis, cfg.t_max_s, its, None if first else (np.zeros(len(f)), np.zeros(len(f))))
+        f, phi = f + df, phi + dphi
+        xs = band_filter(fids * phasor(axis, f, phi).astype(np.complex64), axis, cfg.align_ppm)[:, :n]
+        corr = np.abs(xs @ np.conj(ref)) / (np.linalg.norm(xs, axis=1) * np.linalg.norm(ref) + 1e-300)
+        w = 0.5 * corr ** 2
+        ref = (w[:, None] * xs).sum(0) / w.sum()
+        first = False
+    df, dphi = spectral_registration(xs, ref, axis, cfg.t_max_s, max(2, cfg.gn_iterations // 2),
+                                     (np.zeros(len(f)), np.zeros(len(f))))
+    return f + df, np.angle(np.exp(1j * (phi + dphi)))
+
+
+def transient_distances(x: np.ndarray) -> np.ndarray:
+    """d_i = median over j != i of the MSE between rows i and j of ``x`` (T, M) (Osprey: aligned spectra
+    restricted to the alignment window)."""
+    sq = np.einsum("ij,ij->i", x.real, x.real) + np.einsum("ij,ij->i", x.imag, x.imag)
+    d2 = (sq[:, None] + sq[None] - 2 * np.real(x @ x.conj().T)) / x.shape[1]
+    np.fill_diagonal(d2, np.nan)
+    return np.nanmedian(np.maximum(d2, 0), axis=1)
+
+
+def averaging_weights(d: np.ndarray, weighted: bool = True, reject: bool = True, z: float = 3.0):
+    """Weights (sum 1) ~ 1/d^2 (Osprey) or uniform, and the rejected mask (robust z of d > z)."""
+    med = np.median(d)
+    mad = 1.4826 * np.median(np.abs(d - med)) + 1e-300
+    rejected = ((d - med) / mad > z) if reject else np.zeros(len(d), bool)
+    if rejected.all():
+        rejected[:] = False
+    w = 1.0 / np.maximum(d, 1e-300) ** 2 if weighted else np.ones(len(d))
+    w = np.where(rejected, 0.0, w)
+    return w / w.sum(), rejected
+
+
+def peak_ppm(spec: np.ndarray, axis: SpectralAxis, lo: float, hi: float) -> float:
+    """Position (ppm) of the largest |spectrum| point in [lo, hi], refined by a parabola."""
+    idx = np.flatnonzero(axis.window(lo, hi))
+    m = np.abs(spec[idx])
+    k = int(np.argmax(m))
+    if 0 < k < len(m) - 1:
+        y0, y1, y2 = m[k - 1], m[k], m[k + 1]
+        den = y0 - 2 * y1 + y2
+        frac = 0.5 * (y0 - y2) / den if den != 0 else 0.0
+    else:
+        frac = 0.0
+    return float(axis.ppm[idx[k]] + frac * axis.hz_per_point / axis.f0_mhz)
+
+
+def cr_reference_shift(off_fid: np.ndarray, axis: SpectralAxis) -> float:
+    """Frequency shift (Hz) that puts the Cr methyl peak (largest in 2.9-3.1 ppm) at 3.027 ppm."""
+    big = axis.with_points(axis.n_points * 4)
+    zf = np.zeros(big.n_points, complex)
+    zf[: axis.n_points] = off_fid
+    p = peak_ppm(big.to_spectrum(zf), big, 2.9, 3.1)
+    return (CR_PPM - p) * axis.f0_mhz
+
+
+def tcr_phase(off_fid: np.ndarray, axis: SpectralAxis) -> float:
+    """Zero-order phase (rad) that makes the tCr signal (2.9-3.1 ppm) absorptive and positive."""
+    s = axis.to_spectrum(off_fid)[axis.window(2.9, 3.1)]
+    return float(-np.angle(s.sum()))
+
+
+def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, mode: str = "cho") -> tuple[float, float]:
+    """(f, phi) minimising |ON*exp(i(2 pi f t + phi)) - OFF|^2 over Cho 3.2 +/- 0.09 ppm (or residual
+    water 4.68 +/- 0.22 ppm) in the spectral domain."""
+    from scipy.optimize import least_squares
+
+    lo, hi = (CHO_PPM - 0.09, CHO_PPM + 0.09) if mode == "cho" else (4.68 - 0.22, 4.68 + 0.22)
+    m = axis.window(lo, hi)
+    S_off = axis.to_spectrum(off)[m]
+    t = axis.time
+
+    def resid(p):
+        d = axis.to_spectrum(on * np.exp(1j * (2 * np.pi * p[0] * t + p[1])))[m] - S_off
+        return np.concatenate([d.real, d.imag])
+
+    sol = least_squares(resid, x0=[0.0, 0.0], x_scale=[1.0, 0.1], bounds=([-10, -np.pi], [10, np.pi]))
+    return float(sol.x[0]), float(sol.x[1])
+
+
+# --- pipeline ---------------------------------------------------------------------------------
+
+def check_transients(scan: Scan) -> tuple[np.ndarray, dict]:
+    """Documented fallbacks: all-zero transients are dropped (recorded); a condition left with fewer
+    than 2 transients is an error. Unequal ON/OFF counts are allowed (each condition is averaged
+    on its own) and recorded."""
+    src = scan.meta.get("source") or f"subject {scan.subject}"
+    zero = ~np.any(scan.fids != 0, axis=1)
+    keep = ~zero
+    for lab, name in ((ON, "edit-ON"), (OFF, "edit-OFF")):
+        n = int(np.sum(keep & (scan.edit == lab)))
+        if n < 2:
+            raise InputError(src, f"only {n} usable {name} transient(s) (all-zero transients are dropped); "
+                             "at least 2 per condition are needed")
+    info = {"dropped_zero": np.flatnonzero(zero).tolist(), "n_on": int(np.sum(keep & (scan.edit == ON))),
+            "n_off": int(np.sum(keep & (scan.edit == OFF)))}
+    return keep, info
+
+
+def process(scan: Scan, cfg: ProcessingConfig | None = None) -> Processed:
+    """Align, weight, average, subtract and reference an edited scan."""
+    cfg = cfg or ProcessingConfig()
+    ax = scan.axis
+    keep, info = check_transients(scan)
+    T = scan.n_transients
+    freq = np.zeros(T)
+    phase = np.zeros(T)
+    weights = np.zeros(T)
+    rejected = np.zeros(T, bool)
+    avg = {}
+    for lab in (ON, OFF):
+        idx = np.flatnonzero(keep & (scan.edit == lab))
+        x = scan.fids[idx]
+        f, p = align_condition(x, ax, cfg)
+        al = x * phasor(ax, f, p)
+        d = transient_distances(ax.to_spectrum(al)[:, ax.window(*cfg.align_ppm)])
+        w, rej = averaging_weights(d, cfg.weighted, cfg.reject_outliers, cfg.outlier_z)
+        freq[idx], phase[idx], weights[idx], rejected[idx] = f, p, w, rej
+        avg[lab] = (w[:, None] * al).sum(0)
+    on, off = avg[ON], avg[OFF]
+    if cfg.align_conditions != "none":
+        f, p = align_on_to_off(on, off, ax, cfg.align_conditions)
+        on = apply_shift(on, ax, f, p)
+        info["on_to_off_hz"], info["on_to_off_rad"] = f, p
+    if cfg.cr_reference:
+        df = cr_reference_shift(off, ax)
+        on, off = apply_shift(on, ax, df, 0.0), apply_shift(off, ax, df, 0.0)
+        info["cr_shift_hz"] = df
+    if cfg.phase_tcr:
+        ph = tcr_phase(off, ax)
+        on, off = on * np.exp(1j * ph), off * np.exp(1j * ph)
+        info["tcr_phase_rad"] = ph
+    return Processed(ax, on, off, freq, phase, weights, rejected, scan.edit.copy(), info)
+
+
+def process_subset(scan: Scan, index, cfg: ProcessingConfig | None = None) -> Processed:
+    """Process the transients ``index`` of ``scan``."""
+    return process(scan.select(index), cfg)
