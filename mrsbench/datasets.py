@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_path, atomic_savez
 from .cohort import COHORT_VERSION, CohortConfig, simulate_cohort
 from .data import Cohort, Scan
 from .errors import InputError
@@ -55,15 +54,7 @@ def _save(path: Path, cohort: Cohort, extras: dict) -> None:
     arrs = {"fids": np.stack([s.fids for s in cohort.scans]), "edit": np.stack([s.edit for s in cohort.scans]),
             "subjects": np.array(cohort.subjects), "sites": np.array(cohort.sites),
             "gt": gt.to_json(orient="records"), "meta": json.dumps(cohort.meta), **extras}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrs)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_savez(path, **arrs)
 
 
 def _load(path: Path, cfg: CohortConfig) -> tuple[Cohort, dict]:
@@ -117,13 +108,12 @@ def write_dataset(cohort: Cohort, extras: dict, out: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [write_nifti_mrs(s, out / f"{s.subject}.nii.gz") for s in cohort.scans]
     gt = cohort.ground_truth
-    tmp = out / ".ground_truth.csv.tmp"
-    gt.to_csv(tmp, index=False)
-    os.replace(tmp, out / "ground_truth.csv")
+    with atomic_path(out / "ground_truth.csv") as tmp:
+        gt.to_csv(tmp, index=False)
     ax = cohort.axis
     if extras:
         spec = ax.to_spectrum(extras["clean"])
-        np.savez(out / "noise_free_spectra.npz", subjects=np.array(cohort.subjects), ppm=ax.ppm,
+        atomic_savez(out / "noise_free_spectra.npz", subjects=np.array(cohort.subjects), ppm=ax.ppm,
                  on=spec[:, 0], off=spec[:, 1], on_fid=extras["clean"][:, 0], off_fid=extras["clean"][:, 1],
                  drift_hz=extras["drift_hz"])
     return paths

@@ -12,13 +12,12 @@ Together with :mod:`mrsbench.axis` this places NAA at 2.01 ppm for spec2nii-conv
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_path
 from .axis import SpectralAxis
 from .data import ON, OFF, Scan, validate_fids
 from .errors import InputError
@@ -205,15 +204,8 @@ def write_nifti_mrs(scan: Scan, path: str | Path, echo_time_s: float | None = 0.
     path.parent.mkdir(parents=True, exist_ok=True)
     name = path.name if path.name.endswith((".nii", ".nii.gz")) else path.name + ".nii.gz"
     path = path.with_name(name)
-    suffix = ".nii.gz" if name.endswith(".nii.gz") else ".nii"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".nii.gz" if name.endswith(".nii.gz") else ".nii") as tmp:
         img.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_savez
 from ..axis import SpectralAxis
 from ..errors import InputError
 from .megapress import MegaPressConfig, simulate_molecule
@@ -119,15 +119,7 @@ class BasisSet:
             for cond, (f, a) in d.items():
                 arrs[f"f|{name}|{cond}"] = f
                 arrs[f"a|{name}|{cond}"] = a
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        os.close(fd)
-        try:
-            np.savez(tmp, **arrs)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_savez(path, **arrs)
 
     @classmethod
     def load_npz(cls, path: Path) -> "BasisSet":
