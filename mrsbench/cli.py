@@ -87,6 +87,28 @@ def _cmd_qc(args) -> int:
     return 0
 
 
+def _cmd_quantify(args) -> int:
+    from ._files import atomic_path
+    from .fitting.quantify import quantify_table
+    from .io import read_nifti_mrs
+    from .processing import process
+
+    scan = read_nifti_mrs(args.file)
+    p = process(scan)
+    sp = p.spectra()
+    table = quantify_table(sp["off"], sp["diff"], scan.axis)
+    if args.out:
+        with atomic_path(args.out, ".csv") as tmp:
+            table.to_csv(tmp, index=False)
+    from tabulate import tabulate
+    show = table.copy()
+    print(f"{args.file}: LCM (FSL-MRS model) on OFF and DIFF, Gannet-style GABA+/Glx/Cr")
+    print(tabulate(show, headers="keys", tablefmt="github", showindex=False, floatfmt=".4g"))
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
 def _add_plugins(p):
     p.add_argument("--plugins", nargs="*", default=[], metavar="MODULE_OR_PATH",
                    help="extra generator plugins: importable modules or .py files")
@@ -142,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     qu = sub.add_parser("quantify", help="process and quantify a scan (LCM + Gannet-style)")
     qu.add_argument("file")
     qu.add_argument("--out", default=None)
-    qu.set_defaults(handler=_not_yet("quantify", "issue: quantification"))
+    qu.set_defaults(handler=_cmd_quantify)
 
     lb = sub.add_parser("leaderboard", help="build a leaderboard table from results files")
     lb.add_argument("--results", nargs="*", default=None)

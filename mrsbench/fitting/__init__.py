@@ -1,0 +1,1 @@
+"""Quantification: batched linear-combination modelling (LCM) and Gannet-style GABA+/Glx/Cr fits."""
