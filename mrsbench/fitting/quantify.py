@@ -23,7 +23,9 @@ class Quantifier:
 
     axis: SpectralAxis
     off_config: LCMConfig = LCMConfig(ppm_range=(0.2, 4.2))
-    diff_config: LCMConfig = LCMConfig(ppm_range=(1.8, 4.2), baseline_order=1)
+    # DIFF: few columns, so more iterations in double precision cost little
+    diff_config: LCMConfig = LCMConfig(ppm_range=(1.8, 4.2), baseline_order=1, iterations=30, nnls_iterations=150,
+                                       precision="double")
     device: str | None = None
     mm3co: str = "free"   # "free": fitted in DIFF; "tied": MM3co = MM09/1.5 from the OFF fit (Osprey 3to2MM)
 

@@ -1,0 +1,31 @@
+"""Speed target (issue: quantification): >= 100 full OFF-spectrum LCM fits per second on 2 CPU cores,
+batched (FSL-MRS: ~1.6 s per fit). Reported as fits/s in extra_info."""
+import numpy as np
+import pytest
+
+from mrsbench.datasets import load_dataset
+from mrsbench.fitting.quantify import Quantifier
+from mrsbench.processing import process
+
+BATCH = 96
+
+
+@pytest.fixture(scope="module")
+def off_batch():
+    c = load_dataset("simgaba-small", progress=False)
+    offs = np.stack([process(s).spectra()["off"] for s in c.scans])
+    rng = np.random.default_rng(0)
+    reps = offs[rng.integers(0, len(offs), BATCH)]
+    noise = 0.5 * np.abs(offs).max() / 200 * (rng.standard_normal(reps.shape) + 1j * rng.standard_normal(reps.shape))
+    return c.axis, reps + noise
+
+
+def test_bench_lcm_off_batch(benchmark, off_batch):
+    ax, spectra = off_batch
+    q = Quantifier(ax)
+    q.off.fit(spectra[:4])  # warm-up
+    res = benchmark.pedantic(q.off.fit, args=(spectra,), rounds=2, iterations=1)
+    fits_per_s = BATCH / benchmark.stats.stats.mean if benchmark.stats else float("nan")
+    benchmark.extra_info["fits_per_second"] = fits_per_s
+    print(f"LCM OFF fits per second (batch {BATCH}): {fits_per_s:.1f} on {q.off.device}")
+    assert res.amplitudes.shape == (BATCH, len(res.names))
