@@ -60,6 +60,7 @@ class CohortConfig:
     centre_ppm: float = 4.68
     te_s: float = 0.068
     seed: int = 20261125
+    conc_sampling: str = "gaussian"   # "gaussian": centred, range = +/-2 sd; "uniform": spans the ranges evenly
     # site level
     site_gauss_lw_hz: tuple[float, float] = (3.0, 6.0)     # -> NAA FWHM ~6-9 Hz with the Lorentzian part
     site_snr: tuple[float, float] = (12.0, 22.0)           # single-transient NAA SNR, order 15-20
@@ -129,13 +130,18 @@ def _loguniform(rng, lo, hi, size=None):
     return np.exp(rng.uniform(np.log(lo), np.log(hi), size))
 
 
-def _draw_concentrations(rng, n: int) -> list[dict]:
+def _draw_concentrations(rng, n: int, sampling: str = "gaussian") -> list[dict]:
     names = list(CONC_RANGES)
     C = np.eye(len(names))
     for (a, b), r in CONC_CORRELATIONS.items():
         i, j = names.index(a), names.index(b)
         C[i, j] = C[j, i] = r
     z = rng.multivariate_normal(np.zeros(len(names)), C, size=n)
+    if sampling == "uniform":  # Gaussian copula: same correlations, uniform marginals over each range
+        from scipy.stats import norm
+        u = norm.cdf(z)
+        return [{m: float(CONC_RANGES[m][0] + u[i, k] * (CONC_RANGES[m][1] - CONC_RANGES[m][0]))
+                 for k, m in enumerate(names)} for i in range(n)]
     out = []
     for row in z:
         d = {}
@@ -158,7 +164,7 @@ def simulate_cohort(cfg: CohortConfig, progress: bool = False) -> tuple[Cohort, 
     names, on_b, off_b, grid_b, water_b = _bases(cfg)
     n_pairs = cfg.n_pairs
     n_sub = cfg.n_sites * cfg.subjects_per_site
-    all_conc = _draw_concentrations(rng, n_sub)
+    all_conc = _draw_concentrations(rng, n_sub, cfg.conc_sampling)
     # GABA+ edited integral per unit concentration of GABA and MM3co (for the MM-share tie)
     w = ax.window(2.85, 3.17)
     diff_spec = ax.to_spectrum((on_b - off_b) * np.exp(-np.pi * 6.0 * t)).real

@@ -118,3 +118,17 @@ def test_recovery_simgaba_small():
         print(k, {a: round(b, 3) for a, b in v.items()})
     assert rep["lcm.tCho"]["r"] >= 0.95 and rep["lcm.Glx"]["r"] >= 0.9
     assert rep["lcm.GABA"]["r"] >= 0.8
+
+
+def test_recovery_validation_set():
+    """48 full scans whose concentrations span the published ranges uniformly (own seed)."""
+    from mrsbench.fitting.validation import recovery, validation_cohort
+    rep = recovery(validation_cohort())
+    for k, v in rep.items():
+        print("validation", k, {a: round(b, 3) for a, b in v.items()})
+    for name in ("lcm.tNAA", "lcm.tCho", "lcm.mI"):
+        assert rep[name]["r"] >= 0.95, name
+    assert rep["lcm.Glx"]["r"] >= 0.9
+    # below the issue's 0.9 target at this SNR (reported, not hidden): guard against regressions
+    assert rep["lcm.GABA"]["r"] >= 0.8
+    assert rep["gannet_gabaglx.GABA+"]["r"] >= 0.6

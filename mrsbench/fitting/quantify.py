@@ -33,14 +33,19 @@ class Quantifier:
         from ..physics.basis import load_basis
         from ..physics.megapress import MegaPressConfig
         basis = load_basis(MegaPressConfig(f0_mhz=self.axis.f0_mhz), progress=False)
-        names = OFF_METABOLITES + OFF_MM
+        # residual water (4.68 ppm) gets its own line-shape group: its tail reaches into 3.5-4.2 ppm
+        names = OFF_METABOLITES + OFF_MM + ("H2O",)
         self.off = LCMFitter(basis.fids(self.axis, "off", names), names,
-                             [0] * len(OFF_METABOLITES) + [1] * len(OFF_MM), self.axis, self.off_config, self.device)
+                             [0] * len(OFF_METABOLITES) + [1] * len(OFF_MM) + [2], self.axis, self.off_config,
+                             self.device)
         if self.mm3co not in ("tied", "free"):
             raise ValueError("mm3co must be 'tied' or 'free'")
         names = DIFF_METABOLITES + (DIFF_MM if self.mm3co == "free" else ())
         groups = [0] * len(DIFF_METABOLITES) + ([1] if self.mm3co == "free" else [])
-        self.diff = LCMFitter(basis.fids(self.axis, "diff", names), names, groups, self.axis, self.diff_config,
+        fids = basis.fids(self.axis, "diff", names)
+        # residual water does not cancel in DIFF (it varies from transient to transient): own group
+        fids = np.concatenate([fids, basis.fids(self.axis, "off", ["H2O"])])
+        self.diff = LCMFitter(fids, list(names) + ["H2O"], groups + [max(groups) + 1], self.axis, self.diff_config,
                               self.device)
         self._mm3co_spec = self.axis.to_spectrum(basis.fids(self.axis, "diff", ["MM3co"])[0])
 

@@ -11,8 +11,10 @@ from ..processing import process
 from .gannet import fit_cr, fit_gaba, fit_gabaglx
 from .quantify import Quantifier, lcm_ratios
 
-# validation cohort: 4 sites x 12 subjects, its own seed (never the benchmark's datasets)
-VALIDATION = CohortConfig(name="simgaba-val", n_sites=4, subjects_per_site=12, seed=7_000_001)
+# validation cohort: 4 sites x 12 subjects, its own seed (never the benchmark's datasets), with
+# concentrations spanning the published ranges uniformly
+VALIDATION = CohortConfig(name="simgaba-val", n_sites=4, subjects_per_site=12, seed=7_000_001,
+                          conc_sampling="uniform")
 
 
 def true_ratios(gt) -> dict:
