@@ -1,0 +1,166 @@
+"""The public generator interface (scikit-learn style) and the latent sampling strategies.
+
+A generator learns from a training cohort and synthesises transients of the cohort's spectral axis:
+
+* ``fit(train_cohort, seed, val_cohort=None)`` -> self
+* ``sample(n, *, condition=None, seed)`` -> :class:`~mrsbench.data.Scan` with ``n`` edit-ON and ``n``
+  edit-OFF transients (interleaved). ``condition`` is a Scan of real transients of one subject: the
+  generator then makes more transients of that subject (ON from ON, OFF from OFF).
+* optional ``encode(fids) -> (T, d)`` and ``decode(z) -> (T, N)`` for latent models;
+* ``save(path)`` / ``load(path)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .axis import SpectralAxis
+from .data import OFF, ON, Cohort, Scan
+from .errors import MRSBenchError
+
+
+class GeneratorError(MRSBenchError):
+    """A generator misbehaved (bad output, missing method); the message names the generator."""
+
+
+class Generator:
+    """Base class. Subclasses set ``name`` and ``description`` and implement ``fit`` and ``sample``."""
+
+    name: str = "generator"
+    description: str = ""
+    axis: SpectralAxis | None = None
+
+    def fit(self, train: Cohort, seed: int = 0, val: Cohort | None = None) -> "Generator":
+        raise NotImplementedError
+
+    def sample(self, n: int, *, condition: Scan | None = None, seed: int = 0) -> Scan:
+        raise NotImplementedError
+
+    def save(self, path) -> None:
+        raise NotImplementedError(f"{self.name} does not support save")
+
+    @classmethod
+    def load(cls, path) -> "Generator":
+        raise NotImplementedError(f"{cls.__name__} does not support load")
+
+    @property
+    def has_latent(self) -> bool:
+        return callable(getattr(self, "encode", None)) and callable(getattr(self, "decode", None))
+
+
+REQUIRED = ("fit", "sample")
+
+
+def check_generator_class(cls) -> list[str]:
+    """Problems with a generator class (empty when it satisfies the interface)."""
+    problems = []
+    for m in REQUIRED:
+        f = getattr(cls, m, None)
+        if not callable(f):
+            problems.append(f"missing method {m}()")
+        elif getattr(Generator, m, None) is f:
+            problems.append(f"{m}() is not implemented (inherits the abstract base)")
+    for m in ("encode", "decode"):
+        if callable(getattr(cls, m, None)) != callable(getattr(cls, "encode" if m == "decode" else "decode", None)):
+            problems.append("encode() and decode() must be provided together")
+            break
+    return problems
+
+
+def validate_samples(out, n: int, axis: SpectralAxis, generator: str) -> Scan:
+    """Check a generator's ``sample`` output: a Scan on ``axis`` with n ON and n OFF finite transients."""
+    if not isinstance(out, Scan):
+        raise GeneratorError(f"generator {generator!r}: sample() returned {type(out).__name__}, expected mrsbench.Scan")
+    if not out.axis.compatible(axis):
+        raise GeneratorError(f"generator {generator!r}: samples have axis {out.axis}, expected {axis}")
+    n_on, n_off = int((out.edit == ON).sum()), int((out.edit == OFF).sum())
+    if (n_on, n_off) != (n, n):
+        raise GeneratorError(f"generator {generator!r}: asked for {n} ON + {n} OFF, got {n_on} ON + {n_off} OFF")
+    if out.fids.dtype != np.complex128 or not np.all(np.isfinite(out.fids)):
+        raise GeneratorError(f"generator {generator!r}: samples must be finite complex128")
+    return out
+
+
+# --- latent sampling strategies (paper): shared by every latent generator -------------------
+
+@dataclass(frozen=True)
+class LatentSampling:
+    """How to draw latent codes from encoded conditioning transients.
+
+    strategy: "random" (Gaussian perturbation around a random encoded transient), "interpolation"
+    (between random pairs), "hybrid" (interpolate, then perturb). ``scale`` is the perturbation sd
+    relative to the per-dimension sd of the encoded set.
+    """
+
+    strategy: str = "hybrid"
+    scale: float = 0.5
+
+    def draw(self, z: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        if self.strategy not in ("random", "interpolation", "hybrid"):
+            raise ValueError(f"unknown sampling strategy {self.strategy!r}")
+        z = np.atleast_2d(z)
+        sd = z.std(0, keepdims=True) + 1e-8
+        i = rng.integers(0, len(z), n)
+        if self.strategy == "random":
+            return z[i] + self.scale * sd * rng.standard_normal((n, z.shape[1]))
+        j = rng.integers(0, len(z), n)
+        a = rng.uniform(0, 1, (n, 1))
+        out = (1 - a) * z[i] + a * z[j]
+        if self.strategy == "hybrid":
+            out = out + self.scale * sd * rng.standard_normal((n, z.shape[1]))
+        return out
+
+
+def latent_sample(gen, n: int, condition: Scan, seed: int, sampling: LatentSampling) -> Scan:
+    """Sample n ON + n OFF transients from a latent generator conditioned on ``condition``."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for lab in (ON, OFF):
+        z = gen.encode(condition.fids[condition.edit == lab], edit=lab)
+        out[lab] = gen.decode(sampling.draw(z, n, rng), edit=lab)
+    return Scan.from_on_off(out[ON], out[OFF], condition.axis, subject=condition.subject + "-synth",
+                            site=condition.site, meta={"synthetic": True})
+
+
+# --- shared spectral representation -------------------------------------------------------
+
+@dataclass
+class SpectralFeatures:
+    """Real features of transients: real and imaginary parts of the spectrum over a ppm range,
+    concatenated, divided by one global scale (median over training transients of max |spectrum|).
+    Outside the ppm range a decoded transient gets zero signal plus white noise at the level of the
+    training data (so it stays a complete transient)."""
+
+    axis: SpectralAxis
+    ppm_range: tuple[float, float] | None = None
+    scale: float = 1.0
+    noise_sd: float = 0.0
+
+    @property
+    def mask(self) -> np.ndarray:
+        if self.ppm_range is None:
+            return np.ones(self.axis.n_points, bool)
+        return self.axis.window(*self.ppm_range)
+
+    def fit(self, fids: np.ndarray) -> "SpectralFeatures":
+        s = self.axis.to_spectrum(fids)
+        self.scale = float(np.median(np.abs(s[:, self.mask]).max(1))) or 1.0
+        out = s[:, ~self.mask]
+        self.noise_sd = float(np.std(out.real)) if out.size else 0.0
+        return self
+
+    def transform(self, fids: np.ndarray) -> np.ndarray:
+        s = self.axis.to_spectrum(np.atleast_2d(fids))[:, self.mask] / self.scale
+        return np.concatenate([s.real, s.imag], 1).astype(np.float32)
+
+    def inverse(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(x, float))
+        m = self.mask
+        k = int(m.sum())
+        spec = np.zeros((len(x), self.axis.n_points), complex)
+        spec[:, m] = (x[:, :k] + 1j * x[:, k:]) * self.scale
+        if (~m).any() and rng is not None and self.noise_sd > 0:
+            spec[:, ~m] = self.noise_sd * (rng.standard_normal((len(x), (~m).sum())) +
+                                           1j * rng.standard_normal((len(x), (~m).sum())))
+        return self.axis.to_fid(spec)

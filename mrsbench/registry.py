@@ -1,0 +1,109 @@
+"""Generator registry: entry points (group ``mrsbench.generators``), loaded lazily, plus plugins
+given as importable modules or .py files. Built-in names (entry points of the mrsbench
+distribution) cannot be shadowed; a broken plugin fails only when requested, with its import error.
+
+A plugin module registers generators with :func:`register` (or the decorator form) or by defining
+``MRSBENCH_GENERATORS = {"name": Class}``.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from .errors import MRSBenchError
+
+GROUP = "mrsbench.generators"
+_PLUGINS: dict[str, object] = {}     # name -> class (from --plugins / register)
+_BROKEN: dict[str, str] = {}          # plugin source -> error message
+
+
+class RegistryError(MRSBenchError):
+    pass
+
+
+def _entry_points() -> dict:
+    eps = {}
+    for ep in entry_points(group=GROUP):
+        dist = getattr(ep, "dist", None)
+        builtin = dist is not None and dist.metadata["Name"] == "mrsbench"
+        if ep.name in eps and eps[ep.name][1]:
+            continue  # never shadow a built-in
+        eps[ep.name] = (ep, builtin)
+    return eps
+
+
+def builtin_names() -> set[str]:
+    return {n for n, (_, b) in _entry_points().items() if b}
+
+
+def register(name: str, cls=None):
+    """Register a generator class under ``name`` (usable as a decorator)."""
+    def deco(c):
+        if name in builtin_names():
+            raise RegistryError(f"generator name {name!r} is built in and cannot be shadowed by a plugin")
+        _PLUGINS[name] = c
+        return c
+    return deco(cls) if cls is not None else deco
+
+
+def load_plugins(specs) -> None:
+    """Import plugins (module names or paths to .py files). Import errors are recorded, not raised."""
+    for spec in specs or []:
+        try:
+            if str(spec).endswith(".py") or Path(spec).is_file():
+                p = Path(spec).resolve()
+                if not p.is_file():
+                    raise FileNotFoundError(f"no such file: {spec}")
+                mod_name = f"mrsbench_plugin_{p.stem}"
+                s = importlib.util.spec_from_file_location(mod_name, p)
+                mod = importlib.util.module_from_spec(s)
+                sys.modules[mod_name] = mod
+                s.loader.exec_module(mod)
+            else:
+                mod = importlib.import_module(spec)
+        except RegistryError:
+            raise
+        except Exception as e:  # a broken plugin must not break the others
+            _BROKEN[str(spec)] = f"{type(e).__name__}: {e}"
+            continue
+        for name, cls in getattr(mod, "MRSBENCH_GENERATORS", {}).items():
+            register(name, cls)
+
+
+def available() -> list[str]:
+    return sorted(set(_entry_points()) | set(_PLUGINS))
+
+
+def get(name: str):
+    """The generator class registered as ``name`` (imports it now)."""
+    eps = _entry_points()
+    if name in eps:
+        ep, _ = eps[name]
+        try:
+            return ep.load()
+        except Exception as e:
+            raise RegistryError(f"generator {name!r} ({ep.value}) failed to import: {type(e).__name__}: {e}") from None
+    if name in _PLUGINS:
+        return _PLUGINS[name]
+    broken = "; ".join(f"{k}: {v}" for k, v in _BROKEN.items())
+    raise RegistryError(f"unknown generator {name!r}; available: {', '.join(available()) or 'none'}"
+                        + (f" (plugins that failed to import: {broken})" if broken else ""))
+
+
+def list_generators(plugins=None) -> list[tuple[str, str]]:
+    """(name, one-line description) for every generator; broken ones say so."""
+    load_plugins(plugins)
+    out = []
+    for name in available():
+        try:
+            cls = get(name)
+            desc = getattr(cls, "description", "") or (cls.__doc__ or "").strip().splitlines()[0]
+        except RegistryError as e:
+            desc = f"(broken) {e}"
+        out.append((name, desc))
+    for spec, err in _BROKEN.items():
+        out.append((f"<{spec}>", f"(broken plugin) {err}"))
+    return out

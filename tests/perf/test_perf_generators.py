@@ -1,0 +1,32 @@
+"""Speed (issue: generators): VAE training on simgaba-small (quick preset) < 60 s on 2 CPU cores;
+samples per second for each generator (reported in extra_info)."""
+import numpy as np
+import pytest
+
+from mrsbench import registry
+from mrsbench.datasets import load_dataset
+
+
+@pytest.fixture(scope="module")
+def split():
+    c = load_dataset("simgaba-small", progress=False)
+    sp = c.split(0)
+    return c.subset(sp.train), c.subset(sp.val), c.subset(sp.test)
+
+
+def test_bench_vae_training_quick(benchmark, split):
+    tr, va, _ = split
+    g = benchmark.pedantic(lambda: registry.get("vae")().fit(tr, seed=0, val=va), rounds=1, iterations=1)
+    assert g.history
+
+
+@pytest.mark.parametrize("name", ["vae", "pca", "physics"])
+def test_bench_samples_per_second(benchmark, split, name):
+    tr, va, te = split
+    kw = {"vae": {"epochs": 2}, "pca": {}, "physics": {}}[name]
+    g = registry.get(name)(**kw).fit(tr, seed=0, val=va)
+    cond = te.scans[0].select(np.arange(80))
+    n = 140
+    benchmark.pedantic(g.sample, args=(n,), kwargs={"condition": cond, "seed": 0}, rounds=3, iterations=1)
+    if benchmark.stats:
+        benchmark.extra_info["samples_per_second"] = 2 * n / benchmark.stats.stats.mean

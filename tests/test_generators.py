@@ -1,0 +1,179 @@
+"""Generators: registry, plugins, validity, determinism, training behaviour."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from mrsbench import registry
+from mrsbench.datasets import load_dataset
+from mrsbench.generator import GeneratorError, LatentSampling, check_generator_class, validate_samples
+
+FAST = {"vae": {"epochs": 6, "hidden": (128,), "latent_dim": 8}, "pca": {"n_components": 8}, "physics": {}}
+
+
+@pytest.fixture(scope="module")
+def split():
+    c = load_dataset("simgaba-small", progress=False)
+    sp = c.split(0)
+    return c.subset(sp.train), c.subset(sp.val), c.subset(sp.test)
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    tr, va, _ = split
+    return {name: registry.get(name)(**FAST[name]).fit(tr, seed=0, val=va) for name in ("vae", "pca", "physics")}
+
+
+def test_builtins_registered_through_entry_points():
+    assert {"vae", "pca", "physics"} <= registry.builtin_names()
+
+
+@pytest.mark.parametrize("name", ["vae", "pca", "physics"])
+def test_valid_conditioned_and_unconditioned_samples(fitted, split, name):
+    g = fitted[name]
+    cond = split[2].scans[0].select(np.arange(40))
+    out = validate_samples(g.sample(12, condition=cond, seed=3), 12, split[0].axis, name)
+    assert out.fids.shape == (24, 2048)
+    out = validate_samples(g.sample(5, seed=3), 5, split[0].axis, name)
+    # determinism by seed; a different seed gives different samples
+    a = g.sample(6, condition=cond, seed=11).fids
+    b = g.sample(6, condition=cond, seed=11).fids
+    c = g.sample(6, condition=cond, seed=12).fids
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_fit_is_deterministic_by_seed(split):
+    tr, va, te = split
+    cfg = FAST["vae"]
+    z1 = registry.get("vae")(**cfg).fit(tr, seed=5, val=va).encode(te.scans[0].fids[:4])
+    z2 = registry.get("vae")(**cfg).fit(tr, seed=5, val=va).encode(te.scans[0].fids[:4])
+    np.testing.assert_allclose(z1, z2, rtol=1e-5, atol=1e-6)
+
+
+def test_vae_loss_falls_and_beats_mean_spectrum(split):
+    tr, va, te = split
+    g = registry.get("vae")(epochs=25, hidden=(256,), latent_dim=12).fit(tr, seed=0, val=va)
+    h = g.history
+    assert h[-1]["train_loss"] < 0.6 * h[0]["train_loss"]
+    X = np.concatenate([g.features.transform(s.fids) for s in te.scans])
+    rec = np.concatenate([g.features.transform(g.decode(g.encode(s.fids))) for s in te.scans])
+    mean = np.concatenate([g.features.transform(s.fids) for s in tr.scans]).mean(0)
+    assert ((rec - X) ** 2).sum() < 0.8 * ((mean - X) ** 2).sum()
+
+
+def test_pca_error_falls_with_components(split):
+    tr, _, te = split
+    errs = []
+    for k in (2, 8, 32):
+        g = registry.get("pca")(n_components=k).fit(tr)
+        X = np.concatenate([g.features.transform(s.fids) for s in te.scans[:2]])
+        rec = np.concatenate([g.features.transform(g.decode(g.encode(s.fids))) for s in te.scans[:2]])
+        errs.append(((rec - X) ** 2).sum() / (X ** 2).sum())
+    assert errs[0] > errs[1] > errs[2]
+
+
+def test_save_load_round_trip(fitted, split, tmp_path):
+    cond = split[2].scans[0].select(np.arange(20))
+    for name in ("vae", "pca"):
+        g = fitted[name]
+        g.save(tmp_path / name)
+        h = type(g).load(tmp_path / name)
+        np.testing.assert_allclose(h.encode(cond.fids), g.encode(cond.fids), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(h.sample(4, condition=cond, seed=2).fids, g.sample(4, condition=cond, seed=2).fids)
+
+
+def test_latent_sampling_strategies():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((10, 3))
+    for s in ("random", "interpolation", "hybrid"):
+        out = LatentSampling(s, 0.5).draw(z, 50, np.random.default_rng(1))
+        assert out.shape == (50, 3)
+    inter = LatentSampling("interpolation").draw(z, 200, np.random.default_rng(1))
+    assert np.all(inter >= z.min(0) - 1e-12) and np.all(inter <= z.max(0) + 1e-12)  # convex combinations
+    with pytest.raises(ValueError):
+        LatentSampling("bogus").draw(z, 2, rng)
+
+
+PLUGIN = textwrap.dedent('''
+    import numpy as np
+    from mrsbench.generator import Generator
+    from mrsbench.data import Scan
+
+    class Noise(Generator):
+        """white noise"""
+        description = "white noise (test plugin)"
+        def fit(self, train, seed=0, val=None):
+            self.axis = train.axis
+            return self
+        def sample(self, n, *, condition=None, seed=0):
+            rng = np.random.default_rng(seed)
+            x = rng.standard_normal((2 * n, self.axis.n_points)) + 0j
+            return Scan(x, np.tile([1, 0], n), self.axis)
+
+    MRSBENCH_GENERATORS = {"noise-test": Noise}
+''')
+
+
+def test_plugin_via_path_and_module(tmp_path, split, monkeypatch):
+    p = tmp_path / "myplug.py"
+    p.write_text(PLUGIN)
+    registry.load_plugins([str(p)])
+    cls = registry.get("noise-test")
+    assert check_generator_class(cls) == []
+    g = cls().fit(split[0])
+    validate_samples(g.sample(3, seed=0), 3, split[0].axis, "noise-test")
+    # as a module name too, and listed with its description by the CLI
+    (tmp_path / "myplugmod.py").write_text(PLUGIN.replace("noise-test", "noise-test-mod"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = subprocess.run([sys.executable, "-m", "mrsbench", "list", "--plugins", "myplugmod"], capture_output=True,
+                         text=True, cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    assert "noise-test-mod" in out.stdout and "white noise (test plugin)" in out.stdout
+
+
+def test_plugin_via_entry_point(tmp_path, monkeypatch):
+    (tmp_path / "epplug.py").write_text(PLUGIN)
+    d = tmp_path / "epplug-0.1.dist-info"
+    d.mkdir()
+    (d / "METADATA").write_text("Metadata-Version: 2.1\nName: epplug\nVersion: 0.1\n")
+    (d / "entry_points.txt").write_text("[mrsbench.generators]\nep-noise = epplug:Noise\nvae = epplug:Noise\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "ep-noise" in registry.available()
+    assert registry.get("ep-noise").__name__ == "Noise"
+    # built-in names cannot be shadowed by another distribution's entry point
+    assert registry.get("vae").__name__ == "VAEGenerator"
+    with pytest.raises(registry.RegistryError, match="cannot be shadowed"):
+        registry.register("pca", object)
+
+
+def test_broken_plugin_fails_only_when_requested(tmp_path):
+    bad = tmp_path / "broken_plug.py"
+    bad.write_text("import definitely_not_a_module_xyz\n")
+    registry.load_plugins([str(bad)])  # does not raise
+    assert registry.get("pca").__name__ == "PCAGenerator"  # others still work
+    with pytest.raises(registry.RegistryError, match="definitely_not_a_module_xyz"):
+        registry.get("whatever-broken")
+    names = dict(registry.list_generators())
+    assert any("broken" in v for v in names.values())
+
+
+def test_bad_samples_named_in_error(split):
+    from mrsbench.data import Scan
+    ax = split[0].axis
+    bad = Scan(np.ones((4, 2048), complex), np.array([1, 0, 1, 0]), ax)
+    with pytest.raises(GeneratorError, match="'mygen'.*3 ON"):
+        validate_samples(bad, 3, ax, "mygen")
+    with pytest.raises(GeneratorError, match="'mygen'.*returned ndarray"):
+        validate_samples(np.zeros(3), 3, ax, "mygen")
+
+
+def test_check_generator_class_reports_missing():
+    class Half:
+        def fit(self, train, seed=0):
+            return self
+        def encode(self, x):
+            return x
+    problems = check_generator_class(Half)
+    assert any("sample" in p for p in problems) and any("encode() and decode()" in p for p in problems)
