@@ -48,7 +48,9 @@ class VAEGenerator(Generator):
     def __init__(self, latent_dim: int = 16, hidden: tuple[int, ...] = (512, 256), beta: float = 1.0,
                  lr: float = 1e-3, epochs: int = 60, batch_size: int = 128, patience: int = 8,
                  ppm_range: tuple[float, float] | None = None, sampling: LatentSampling = LatentSampling(),
-                 device: str | None = None, max_seconds: float | None = None, progress: bool = False):
+                 device: str | None = None, max_seconds: float | None = None, progress: bool = False,
+                 normalisation: str = "global_max"):
+        self.normalisation = normalisation
         self.latent_dim, self.hidden, self.beta = latent_dim, tuple(hidden), beta
         self.lr, self.epochs, self.batch_size, self.patience = lr, epochs, batch_size, patience
         self.ppm_range, self.sampling, self.device = ppm_range, sampling, device
@@ -67,7 +69,7 @@ class VAEGenerator(Generator):
         self.axis = train.axis
         fids = np.concatenate([s.fids for s in train.scans])
         edit = np.concatenate([s.edit for s in train.scans])
-        self.features = SpectralFeatures(self.axis, self.ppm_range).fit(fids)
+        self.features = SpectralFeatures(self.axis, self.ppm_range, normalisation=self.normalisation).fit(fids)
         dev = self._device()
         X = torch.as_tensor(self.features.transform(fids), device=dev)
         Xv = torch.as_tensor(self.features.transform(np.concatenate([s.fids for s in val.scans])), device=dev) \

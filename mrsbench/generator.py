@@ -136,6 +136,7 @@ class SpectralFeatures:
     ppm_range: tuple[float, float] | None = None
     scale: float = 1.0
     noise_sd: float = 0.0
+    normalisation: str = "global_max"   # "global_max" (median of max |spectrum|) or "none"
 
     @property
     def mask(self) -> np.ndarray:
@@ -144,8 +145,10 @@ class SpectralFeatures:
         return self.axis.window(*self.ppm_range)
 
     def fit(self, fids: np.ndarray) -> "SpectralFeatures":
+        if self.normalisation not in ("global_max", "none"):
+            raise ValueError(f"unknown normalisation {self.normalisation!r}")
         s = self.axis.to_spectrum(fids)
-        self.scale = float(np.median(np.abs(s[:, self.mask]).max(1))) or 1.0
+        self.scale = (float(np.median(np.abs(s[:, self.mask]).max(1))) or 1.0) if self.normalisation == "global_max" else 1.0
         out = s[:, ~self.mask]
         self.noise_sd = float(np.std(out.real)) if out.size else 0.0
         return self

@@ -177,3 +177,11 @@ def test_check_generator_class_reports_missing():
             return x
     problems = check_generator_class(Half)
     assert any("sample" in p for p in problems) and any("encode() and decode()" in p for p in problems)
+
+
+def test_vae_ppm_range_and_normalisation(split):
+    tr, va, te = split
+    g = registry.get("vae")(epochs=2, hidden=(64,), latent_dim=4, ppm_range=(1.8, 4.2), normalisation="none").fit(tr, val=va)
+    assert g.features.scale == 1.0 and g.features.mask.sum() < 2048
+    out = g.sample(3, condition=te.scans[0].select(np.arange(20)), seed=0)
+    validate_samples(out, 3, tr.axis, "vae")
