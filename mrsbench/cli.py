@@ -34,6 +34,21 @@ def _cmd_basis(args) -> int:
     return 0
 
 
+def _cmd_run(args) -> int:
+    from .harness import run, summary_table
+
+    results, run_dir = run(args.model, dataset=args.dataset, preset=args.preset, seed=args.seed, out=args.out,
+                           plugins=args.plugins, progress=not args.no_progress)
+    print(f"mrsbench {results['harness_version']} | model {results['model']} | dataset {results['dataset']} "
+          f"({results['dataset_hash']}) | preset {results['preset_name']} | seed {results['seed']}")
+    print(summary_table(results))
+    print(f"wall time {results['wall_time_s']['total']:.1f} s; results: {run_dir / 'results.json'}; "
+          f"figures: {', '.join(results['figures'])}")
+    if results.get("mlflow_tracking_uri"):
+        print(f"MLflow: mlflow ui --backend-store-uri {results['mlflow_tracking_uri']}")
+    return 0
+
+
 def _cmd_list(args) -> int:
     from .datasets import DATASETS, DESCRIPTIONS
 
@@ -130,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", default="runs", help="output folder (results under OUT/<run-id>/)")
     _add_plugins(r)
-    r.set_defaults(handler=_not_yet("run", "issue: harness"))
+    r.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    r.set_defaults(handler=_cmd_run)
 
     ls = sub.add_parser("list", help="list datasets and generators")
     _add_plugins(ls)

@@ -1,0 +1,429 @@
+"""The fixed, versioned evaluation harness behind ``mrsbench run``.
+
+Stages (each timed, each with a progress bar): data and split -> fit -> reconstruction ->
+embedding -> application -> quantification -> write results (+ figures, MLflow).
+Every score is computed on held-out test subjects; generators see only training and validation
+subjects. A capability a generator lacks is recorded as not applicable (null), never as zero.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from ._files import atomic_path
+from .data import OFF, ON, Cohort, Scan
+from .errors import InputError, MRSBenchError
+
+HARNESS_VERSION = "1.0"   # bump whenever the protocol (presets, metrics, splits) changes
+SCHEMA = "mrsbench.results/1"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Evaluation protocol parameters."""
+
+    name: str
+    n_values: tuple[int, ...] = (20, 40)        # transients per condition in the short scan
+    n_subsets: int = 3                          # random subsets per subject and n
+    full_count: int = 160                       # fill up to this many per condition
+    embedding_samples: int = 300                # fixed sample size for the two-sample statistics
+    feature_dim: int = 16                       # PCA feature space fitted on real training data
+    feature_ppm: tuple[float, float] = (1.8, 4.2)
+    umap_neighbors: int = 15
+    umap_epochs: int = 200
+    generator_kwargs: dict = field(default_factory=dict)
+    split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS = {
+    "quick": Preset("quick"),
+    "paper": Preset("paper", n_values=(10, 20, 40, 80), n_subsets=5, embedding_samples=1000, umap_epochs=400),
+    # for tests and smoke runs only: small, fast, not for leaderboards
+    "tiny": Preset("tiny", n_values=(20,), n_subsets=1, embedding_samples=120, umap_epochs=50,
+                   generator_kwargs={"vae": {"epochs": 4, "hidden": [128], "latent_dim": 8}}),
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise InputError("preset", f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def _features(fids: np.ndarray, axis, ppm) -> np.ndarray:
+    s = axis.to_spectrum(fids)[:, axis.window(*ppm)]
+    return np.concatenate([s.real, s.imag], 1)
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).parent).stdout.strip() or None
+    except Exception:
+        return None
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+    out = {"python": platform.python_version(), "mrsbench": __version__}
+    for p in ("numpy", "scipy", "torch", "scikit-learn", "umap-learn", "mlflow", "nifti-mrs"):
+        try:
+            out[p] = md.version(p)
+        except md.PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+class _Stage:
+    def __init__(self, timings: dict, name: str):
+        self.timings, self.name = timings, name
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.timings[self.name] = round(time.perf_counter() - self.t0, 3)
+
+
+def _tqdm(it, desc, total=None, enabled=True):
+    if not enabled:
+        return it
+    from tqdm import tqdm
+    return tqdm(it, desc=desc, total=total, leave=False)
+
+
+# --- the harness --------------------------------------------------------------------------
+
+def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed: int = 0, out: str | Path = "runs",
+        plugins=None, progress: bool = True, track: bool = True, generator=None) -> tuple[dict, Path]:
+    """Train and score a generator. Returns (results dict, run folder)."""
+    from . import registry
+    from .datasets import load_dataset
+    from .generator import validate_samples
+
+    pr = get_preset(preset)
+    timings: dict = {}
+    t_start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{model}-{uuid.uuid4().hex[:6]}"
+    run_dir = Path(out) / run_id
+    metrics: dict = {}
+
+    with _Stage(timings, "data"):
+        cohort = load_dataset(dataset, progress=progress)
+        sp = cohort.split(seed, pr.split_fractions)
+        train, val, test = cohort.subset(sp.train), cohort.subset(sp.val), cohort.subset(sp.test)
+        if not test.scans or not train.scans:
+            raise InputError(dataset, "too few subjects for a train/test split")
+    with _Stage(timings, "fit"):
+        if generator is None:
+            registry.load_plugins(plugins)
+            cls = registry.get(model)
+            kwargs = dict(pr.generator_kwargs.get(model, {}))
+            if model == "vae":
+                kwargs.setdefault("progress", progress)
+            gen = cls(**kwargs)
+        else:
+            gen = generator
+        gen.fit(train, seed=seed, val=val)
+
+    def sample(n, cond, s):
+        return validate_samples(gen.sample(n, condition=cond, seed=s), n, cohort.axis, model)
+
+    with _Stage(timings, "reconstruction"):
+        metrics.update(_reconstruction(gen, test, cohort.axis))
+    with _Stage(timings, "embedding"):
+        emb, emb_fig = _embedding(gen, train, test, cohort.axis, pr, seed, sample, progress)
+        metrics.update(emb)
+    with _Stage(timings, "application"):
+        app, app_records, spectra_fig = _application(test, pr, seed, sample, progress)
+        metrics.update(app)
+    with _Stage(timings, "quantification"):
+        qm, ba = _quantification(app_records, test, cohort.axis)
+        metrics.update(qm)
+    timings["total"] = round(time.perf_counter() - t_start, 3)
+
+    results = {
+        "schema": SCHEMA, "run_id": run_id, "model": model, "dataset": cohort.meta.get("dataset", dataset),
+        "dataset_hash": cohort.meta.get("content_hash"), "preset": pr.to_dict(), "preset_name": pr.name,
+        "seed": seed, "harness_version": HARNESS_VERSION, "package_versions": _versions(),
+        "git_commit": _git_commit(), "split": sp.to_dict(), "wall_time_s": timings,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "metrics": {k: (None if v is None or (isinstance(v, float) and not np.isfinite(v)) else float(v))
+                    for k, v in sorted(metrics.items())},
+    }
+    figures = write_run(run_dir, results, emb_fig, spectra_fig, ba)
+    if track:
+        _mlflow(results, run_dir, figures, Path(out))
+    return results, run_dir
+
+
+def _reconstruction(gen, test: Cohort, axis) -> dict:
+    if not gen.has_latent:
+        return {"reconstruction.nmse_full": None, "reconstruction.nmse_1.8-4.2ppm": None}
+    num_f = den_f = num_w = den_w = 0.0
+    w = axis.window(1.8, 4.2)
+    for s in test.scans:
+        rec = gen.decode(gen.encode(s.fids))
+        a, b = axis.to_spectrum(s.fids), axis.to_spectrum(rec)
+        num_f += np.sum(np.abs(b - a) ** 2)
+        den_f += np.sum(np.abs(a) ** 2)
+        num_w += np.sum(np.abs(b[:, w] - a[:, w]) ** 2)
+        den_w += np.sum(np.abs(a[:, w]) ** 2)
+    return {"reconstruction.nmse_full": num_f / den_f, "reconstruction.nmse_1.8-4.2ppm": num_w / den_w}
+
+
+def _embedding(gen, train, test, axis, pr: Preset, seed, sample, progress):
+    from sklearn.decomposition import PCA
+
+    from .metrics import twosample as ts
+
+    rng = np.random.default_rng(seed + 1)
+    tr_fids = np.concatenate([s.fids for s in train.scans])
+    pca = PCA(pr.feature_dim, random_state=seed).fit(_features(tr_fids, axis, pr.feature_ppm))
+    feat = lambda f: pca.transform(_features(f, axis, pr.feature_ppm))
+    m = pr.embedding_samples
+    # real held-out transients and synthetic ones conditioned on the same subjects (ON and OFF)
+    per = max(1, int(np.ceil(m / (2 * len(test)))))
+    real, fake = [], []
+    for k, s in enumerate(_tqdm(test.scans, "embedding: sampling", enabled=progress)):
+        real.append(s.fids[rng.choice(s.n_transients, min(2 * per, s.n_transients), replace=False)])
+        cond = s.select(np.sort(rng.choice(s.n_transients, min(80, s.n_transients), replace=False)))
+        fake.append(sample(per, cond, seed + 100 + k).fids)
+    R = feat(np.concatenate(real))[:m]
+    F = feat(np.concatenate(fake))[:m]
+    n = min(len(R), len(F))
+    R, F = R[:n], F[:n]
+    out = {}
+    out.update({f"embedding.{k}": v for k, v in ts.prdc(R, F, k=5).items()})
+    out["embedding.mmd2"] = ts.mmd2_unbiased(R, F)
+    out["embedding.classifier_auc"] = ts.classifier_auc(R, F, seed)
+    out["embedding.frechet"] = ts.frechet_distance(R, F)
+    # memorisation: unconditioned samples vs equal-size training and held-out sets
+    U = feat(sample(n // 2 + 1, None, seed + 7).fids)
+    H = feat(np.concatenate([s.fids for s in test.scans]))
+    T = feat(tr_fids)
+    k = min(len(H), len(T))
+    out["embedding.memorisation_ratio"] = ts.memorisation_ratio(U, T[rng.choice(len(T), k, replace=False)],
+                                                               H[rng.choice(len(H), k, replace=False)])
+    # UMAP learned on real test spectra, synthetic projected in
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import umap
+        um = umap.UMAP(n_neighbors=pr.umap_neighbors, n_epochs=pr.umap_epochs, random_state=seed, n_jobs=1).fit(R)
+        eR, eF = um.embedding_, um.transform(F)
+    out["embedding.umap_kde_overlap"] = ts.kde_overlap(eR, eF)
+    return out, (eR, eF)
+
+
+def _application(test: Cohort, pr: Preset, seed, sample, progress):
+    from .processing import process
+    from .qc import quality_report
+
+    rng = np.random.default_rng(seed + 2)
+    records = []   # per (subject, n, rep): processed full/subset/augmented
+    acc: dict = {}
+    noise_real, noise_syn = [], []
+    ax = test.axis
+    wn = ax.window(9.8, 10.8)
+    spectra_fig = None
+    jobs = [(s, n, r) for s in test.scans for n in pr.n_values for r in range(pr.n_subsets)]
+    full_cache = {}
+    for k, (s, n, r) in enumerate(_tqdm(jobs, "application", enabled=progress)):
+        if s.subject not in full_cache:
+            full_cache[s.subject] = process(s)
+        pf = full_cache[s.subject]
+        on_idx, off_idx = np.flatnonzero(s.edit == ON), np.flatnonzero(s.edit == OFF)
+        if n > min(len(on_idx), len(off_idx)):
+            raise InputError(s.subject, f"preset needs {n} transients per condition, scan has fewer")
+        sel = np.sort(np.r_[rng.choice(on_idx, n, replace=False), rng.choice(off_idx, n, replace=False)])
+        sub = s.select(sel)
+        fill = max(pr.full_count - n, 0)
+        syn = sample(fill, sub, seed + 1000 + k) if fill else None
+        aug = sub if syn is None else Scan(np.concatenate([sub.fids, syn.fids]), np.concatenate([sub.edit, syn.edit]),
+                                           ax, s.subject, s.site)
+        ps, pa = process(sub), process(aug)
+        for kind, p in (("full", pf), ("subset", ps), ("augmented", pa)):
+            rep = quality_report(p, pf)
+            for key in ("snr", "linewidth_hz", "shape_score", "mse"):
+                acc.setdefault(f"application.n{n}.{kind}.{key}", []).append(rep[key])
+        if syn is not None:
+            sr = ax.to_spectrum(syn.fids)[:, wn].real
+            rr = ax.to_spectrum(sub.fids)[:, wn].real
+            noise_syn.append(np.median(sr.std(1)))
+            noise_real.append(np.median(rr.std(1)))
+        records.append({"subject": s.subject, "n": n, "rep": r, "full": pf, "subset": ps, "augmented": pa})
+        if spectra_fig is None:
+            spectra_fig = (s.subject, n, pf, ps, pa)
+    out = {k: float(np.mean(v)) for k, v in acc.items()}
+    if noise_real:
+        out["application.noise_ratio"] = float(np.median(noise_syn) / np.median(noise_real))
+    return out, records, spectra_fig
+
+
+QUANT = {"gaba_cr": "GABA+/Cr (Gannet GABAGlx)", "glx_cr": "Glx/tCr", "naa_cr": "tNAA/tCr", "cho_cr": "tCho/tCr",
+         "mi_cr": "mI/tCr"}
+
+
+def _quantification(records, test: Cohort, axis):
+    from .fitting.gannet import fit_cr, fit_gabaglx
+    from .fitting.quantify import Quantifier, lcm_ratios
+
+    kinds = ("full", "subset", "augmented")
+    procs = [r[k] for r in records for k in kinds]
+    off = np.stack([p.spectra()["off"] for p in procs])
+    diff = np.stack([p.spectra()["diff"] for p in procs])
+    q = Quantifier(axis)
+    ro, rd = q.fit(off, diff)
+    lr = lcm_ratios(ro, rd)
+    cr = fit_cr(off.real, axis)["area"]
+    gg = fit_gabaglx(diff.real, axis)["gaba_area"] / cr
+    est = {"gaba_cr": gg, "glx_cr": lr["Glx"], "naa_cr": lr["tNAA"], "cho_cr": lr["tCho"], "mi_cr": lr["mI"]}
+    idx = {k: np.arange(len(procs))[i::3] for i, k in enumerate(kinds)}
+    out = {}
+    gt = test.ground_truth
+    truth = None
+    if gt is not None and {"GABA", "MM3co", "Cr", "PCr"} <= set(gt.columns):
+        g = gt.set_index("subject")
+        tcr = g.Cr + g.PCr
+        tr = {"gaba_cr": (g.GABA + g.MM3co) / tcr, "glx_cr": (g.Glu + g.Gln) / tcr, "naa_cr": (g.NAA + g.NAAG) / tcr,
+              "cho_cr": (g.GPC + g.PCh) / tcr, "mi_cr": g.mI / tcr}
+        subj = [r["subject"] for r in records]
+        truth = {k: np.array([v[s] for s in subj]) for k, v in tr.items()}
+    for name, e in est.items():
+        full = e[idx["full"]]
+        for kind in ("subset", "augmented"):
+            x = e[idx[kind]]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pct = 100 * (x - full) / full
+            out[f"quantification.{name}.bias.{kind}"] = float(np.nanmean(pct))
+            out[f"quantification.{name}.mape.{kind}"] = float(np.nanmean(np.abs(pct)))
+            out[f"quantification.{name}.r.{kind}"] = float(np.corrcoef(x, full)[0, 1]) if len(x) > 2 and np.std(x) > 0 else None
+        if truth is not None:
+            t = truth[name]
+            k = np.median(t / full) if np.all(full > 0) else np.nan  # calibrate units on the full scans
+            for kind in ("full", "subset", "augmented"):
+                x = e[idx[kind]]
+                out[f"quantification.{name}.truth_mape.{kind}"] = float(np.mean(np.abs(k * x - t) / t) * 100)
+    ba = (est["gaba_cr"][idx["full"]], est["gaba_cr"][idx["augmented"]], est["gaba_cr"][idx["subset"]])
+    return out, ba
+
+
+# --- output ---------------------------------------------------------------------------------
+
+def write_run(run_dir: Path, results: dict, emb, spectra, ba) -> list[Path]:
+    """Figures, then results.json written atomically (temp file + rename) into a new run folder."""
+    run_dir.mkdir(parents=True, exist_ok=False)
+    figs = _figures(run_dir, results, emb, spectra, ba)
+    results["figures"] = [p.name for p in figs]
+    with atomic_path(run_dir / "results.json", ".json") as tmp:
+        Path(tmp).write_text(json.dumps(results, indent=1, sort_keys=True))
+    return figs
+
+
+def _figures(run_dir: Path, results, emb, spectra, ba) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+    eR, eF = emb
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(eR[:, 0], eR[:, 1], s=6, alpha=0.6, label="real (held-out)")
+    ax.scatter(eF[:, 0], eF[:, 1], s=6, alpha=0.6, label=f"synthetic ({results['model']})")
+    ax.set_title(f"UMAP (KDE overlap {results['metrics'].get('embedding.umap_kde_overlap') or 0:.2f})")
+    ax.legend()
+    p = run_dir / "umap.png"
+    fig.savefig(p, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    out.append(p)
+    subj, n, pf, ps, pa = spectra
+    axis = pf.axis
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for lab, pp in (("full scan", pf), (f"subset n={n}", ps), ("augmented", pa)):
+        ax.plot(axis.ppm, pp.spectra()["diff"].real, lw=1, label=lab)
+    ax.set_xlim(4.2, 1.8)
+    ax.set_xlabel("ppm")
+    ax.set_title(f"DIFF spectra, {subj}")
+    ax.legend()
+    p = run_dir / "spectra.png"
+    fig.savefig(p, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    out.append(p)
+    full, aug, sub = ba
+    fig, axs = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
+    for a, x, lab in ((axs[0], sub, "subset"), (axs[1], aug, "augmented")):
+        m, d = (x + full) / 2, x - full
+        a.scatter(m, d, s=12)
+        a.axhline(d.mean(), color="k")
+        for sgn in (-1, 1):
+            a.axhline(d.mean() + sgn * 1.96 * d.std(), color="k", ls="--")
+        a.set_title(f"Bland-Altman GABA+/Cr: {lab} vs full")
+        a.set_xlabel("mean")
+    axs[0].set_ylabel("difference")
+    p = run_dir / "bland_altman.png"
+    fig.savefig(p, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    out.append(p)
+    return out
+
+
+def _mlflow(results: dict, run_dir: Path, figures, out_root: Path) -> None:
+    import logging
+    import os
+    import warnings
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import mlflow
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(out_root / 'mlflow.db').resolve()}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(f"mrsbench-{results['dataset']}-{results['preset_name']}")
+    with mlflow.start_run(run_name=results["run_id"]):
+        mlflow.log_params({"model": results["model"], "dataset": results["dataset"], "dataset_hash": results["dataset_hash"],
+                           "preset": results["preset_name"], "seed": results["seed"],
+                           "harness_version": results["harness_version"]})
+        mlflow.log_metrics({k: v for k, v in results["metrics"].items() if v is not None})
+        mlflow.log_metrics({f"wall_time_s.{k}": v for k, v in results["wall_time_s"].items()})
+        mlflow.log_artifact(str(run_dir / "results.json"))
+        for f in figures:
+            mlflow.log_artifact(str(f))
+    results["mlflow_tracking_uri"] = uri
+
+
+HEADLINE = [("reconstruction.nmse_1.8-4.2ppm", "lower"), ("embedding.precision", "higher"),
+            ("embedding.recall", "higher"), ("embedding.mmd2", "lower"), ("embedding.classifier_auc", "closer to 0.5"),
+            ("embedding.memorisation_ratio", "closer to 1"), ("embedding.umap_kde_overlap", "higher"),
+            ("application.noise_ratio", "closer to 1")]
+
+
+def summary_table(results: dict) -> str:
+    from tabulate import tabulate
+    m = results["metrics"]
+    rows = [(k, "n/a" if m.get(k) is None else f"{m[k]:.4g}", d) for k, d in HEADLINE]
+    for n in results["preset"]["n_values"]:
+        for kind in ("subset", "augmented"):
+            for key, d in (("snr", "higher"), ("shape_score", "higher"), ("mse", "lower")):
+                k = f"application.n{n}.{kind}.{key}"
+                rows.append((k, "n/a" if m.get(k) is None else f"{m[k]:.4g}", d))
+    for name in QUANT:
+        for kind in ("subset", "augmented"):
+            k = f"quantification.{name}.mape.{kind}"
+            rows.append((k, "n/a" if m.get(k) is None else f"{m[k]:.4g}", "lower"))
+    return tabulate(rows, headers=["metric", "value", "better"], tablefmt="github")
