@@ -87,16 +87,27 @@ def _versions() -> dict:
     return out
 
 
+STAGES = ("data", "fit", "reconstruction", "embedding", "application", "quantification")
+
+
 class _Stage:
+    """Times a stage into ``timings`` and advances the overall stage progress bar."""
+
+    bar = None
+
     def __init__(self, timings: dict, name: str):
         self.timings, self.name = timings, name
 
     def __enter__(self):
         self.t0 = time.perf_counter()
+        if _Stage.bar is not None:
+            _Stage.bar.set_description(f"mrsbench run: {self.name}")
         return self
 
     def __exit__(self, *exc):
         self.timings[self.name] = round(time.perf_counter() - self.t0, 3)
+        if _Stage.bar is not None and exc[0] is None:
+            _Stage.bar.update(1)
 
 
 def _tqdm(it, desc, total=None, enabled=True):
@@ -111,17 +122,28 @@ def _tqdm(it, desc, total=None, enabled=True):
 def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed: int = 0, out: str | Path = "runs",
         plugins=None, progress: bool = True, track: bool = True, generator=None) -> tuple[dict, Path]:
     """Train and score a generator. Returns (results dict, run folder)."""
-    from . import registry
-    from .datasets import load_dataset
-    from .generator import validate_samples
-
     pr = get_preset(preset)
     timings: dict = {}
     t_start = time.perf_counter()
-    rng = np.random.default_rng(seed)
     run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{model}-{uuid.uuid4().hex[:6]}"
     run_dir = Path(out) / run_id
     metrics: dict = {}
+    if progress:
+        from tqdm import tqdm
+        _Stage.bar = tqdm(total=len(STAGES), desc="mrsbench run", unit="stage")
+    try:
+        return _run(model, dataset, pr, seed, out, plugins, progress, track, generator, timings, t_start, run_id,
+                    run_dir, metrics)
+    finally:
+        if _Stage.bar is not None:
+            _Stage.bar.close()
+            _Stage.bar = None
+
+
+def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, timings, t_start, run_id, run_dir, metrics):
+    from . import registry
+    from .datasets import load_dataset
+    from .generator import validate_samples
 
     with _Stage(timings, "data"):
         cohort = load_dataset(dataset, progress=progress)
