@@ -4,15 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import MRSBenchError, NotImplementedYet
+from .errors import MRSBenchError
 
 EXIT_USER_ERROR = 2
-
-
-def _not_yet(name: str, issue: str):
-    def handler(args):
-        raise NotImplementedYet(f"not implemented yet ({issue}); no result was produced")
-    return handler
 
 
 def _cmd_basis(args) -> int:
@@ -46,6 +40,56 @@ def _cmd_run(args) -> int:
           f"figures: {', '.join(results['figures'])}")
     if results.get("mlflow_tracking_uri"):
         print(f"MLflow: mlflow ui --backend-store-uri {results['mlflow_tracking_uri']}")
+    return 0
+
+
+def _cmd_leaderboard(args) -> int:
+    from .leaderboard import build, load_results, render
+
+    docs = load_results(args.results or ["leaderboards"])
+    print(render(build(docs, args.dataset, args.preset), args.format), end="")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from .leaderboard import compare
+
+    print(compare(args.a, args.b), end="")
+    return 0
+
+
+def _cmd_submit(args) -> int:
+    from .leaderboard import submit
+
+    written, board = submit(args.target, dataset=args.dataset, preset=args.preset, root=args.root,
+                            progress=not args.no_progress, name=args.name)
+    for p in written:
+        print(f"wrote {p}")
+    print(f"leaderboard: {board} (and index.html, leaderboard.json)")
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    import json
+    from pathlib import Path
+
+    from .errors import InputError
+    from .leaderboard import validate_results
+
+    p = Path(args.results)
+    if not p.is_file():
+        raise InputError(p, "no such file")
+    try:
+        doc = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(p, f"not JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise InputError(p, "not a results document")
+    problems = validate_results(doc, str(p), check_dataset=not args.no_dataset_check)
+    if problems:
+        raise InputError(p, "invalid: " + "; ".join(problems))
+    print(f"{p}: valid ({doc['model']}, {doc['dataset']} {doc['dataset_hash']}, preset {doc['preset_name']}, "
+          f"seed {doc['seed']}, harness {doc['harness_version']})")
     return 0
 
 
@@ -187,22 +231,26 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--dataset", default=None)
     lb.add_argument("--preset", default=None)
     lb.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
-    lb.set_defaults(handler=_not_yet("leaderboard", "issue: leaderboards"))
+    lb.set_defaults(handler=_cmd_leaderboard)
 
     c = sub.add_parser("compare", help="compare two results (files, folders or leaderboards)")
     c.add_argument("a")
     c.add_argument("b")
-    c.set_defaults(handler=_not_yet("compare", "issue: leaderboards"))
+    c.set_defaults(handler=_cmd_compare)
 
     sm = sub.add_parser("submit", help="check a generator class and run the harness for the leaderboard")
     sm.add_argument("target", help="MODULE:CLASS or path/to/file.py")
     sm.add_argument("--dataset", default="simgaba-small")
     sm.add_argument("--preset", default="quick")
-    sm.set_defaults(handler=_not_yet("submit", "issue: leaderboards"))
+    sm.add_argument("--root", default="leaderboards", help="leaderboard root folder")
+    sm.add_argument("--name", default=None, help="model name in the leaderboard (default: the class's name)")
+    sm.add_argument("--no-progress", action="store_true")
+    sm.set_defaults(handler=_cmd_submit)
 
     v = sub.add_parser("validate", help="validate a results.json file")
     v.add_argument("results")
-    v.set_defaults(handler=_not_yet("validate", "issue: leaderboards"))
+    v.add_argument("--no-dataset-check", action="store_true", help="skip regenerating the dataset to check its hash")
+    v.set_defaults(handler=_cmd_validate)
     return p
 
 

@@ -41,6 +41,7 @@ class Preset:
     umap_epochs: int = 200
     generator_kwargs: dict = field(default_factory=dict)
     split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    seeds: tuple[int, ...] = (0, 1, 2)          # fixed seeds used by `mrsbench submit`
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,7 +52,7 @@ PRESETS = {
     "paper": Preset("paper", n_values=(10, 20, 40, 80), n_subsets=5, embedding_samples=1000, umap_epochs=400),
     # for tests and smoke runs only: small, fast, not for leaderboards
     "tiny": Preset("tiny", n_values=(20,), n_subsets=1, embedding_samples=120, umap_epochs=50,
-                   generator_kwargs={"vae": {"epochs": 4, "hidden": [128], "latent_dim": 8}}),
+                   generator_kwargs={"vae": {"epochs": 4, "hidden": [128], "latent_dim": 8}}, seeds=(0,)),
 }
 
 
@@ -348,11 +349,20 @@ def _quantification(records, test: Cohort, axis):
 
 # --- output ---------------------------------------------------------------------------------
 
+def results_checksum(results: dict) -> str:
+    """SHA-256 of the canonical JSON of a results document without its ``checksum`` (and without
+    fields added after writing): lets `mrsbench validate` detect edited files."""
+    import hashlib
+    doc = {k: v for k, v in results.items() if k not in ("checksum", "mlflow_tracking_uri")}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
 def write_run(run_dir: Path, results: dict, emb, spectra, ba) -> list[Path]:
     """Figures, then results.json written atomically (temp file + rename) into a new run folder."""
     run_dir.mkdir(parents=True, exist_ok=False)
     figs = _figures(run_dir, results, emb, spectra, ba)
     results["figures"] = [p.name for p in figs]
+    results["checksum"] = results_checksum(results)
     with atomic_path(run_dir / "results.json", ".json") as tmp:
         Path(tmp).write_text(json.dumps(results, indent=1, sort_keys=True))
     return figs
