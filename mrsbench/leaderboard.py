@@ -149,12 +149,10 @@ def build(docs: list[dict], dataset: str | None = None, preset: str | None = Non
         table.append(row)
     for k, _, direc in COLUMNS:
         scored = [(r[k]["mean"], i) for i, r in enumerate(table) if r[k] is not None]
-        if direc in ("higher", "lower"):
-            order = sorted(scored, key=lambda x: -x[0] if direc == "higher" else x[0])
-        else:
-            order = sorted(scored, key=lambda x: abs(x[0] - direc))
-        for rank, (_, i) in enumerate(order, 1):
-            table[i].setdefault("ranks", {})[k] = rank
+        score = (lambda v: -v) if direc == "higher" else (lambda v: v) if direc == "lower" else (lambda v: abs(v - direc))
+        vals = [score(v) for v, _ in scored]
+        for v, i in scored:  # competition ranking: ties share the best rank
+            table[i].setdefault("ranks", {})[k] = 1 + sum(1 for w in vals if w < score(v) - 1e-12)
     for r in table:
         rk = list(r.get("ranks", {}).values())
         r["mean_rank"] = float(np.mean(rk)) if rk else None
@@ -248,7 +246,8 @@ def compare(a, b) -> str:
                      "" if x is None or y is None else f"{y - x:+.4g}", _arrow(d) if d is not None else "?",
                      {-1: "A", 1: "B", 0: "="}[w]])
     head = f"A = {la}\nB = {lb_}\nbetter on {wins[0]} metrics: A; on {wins[1]}: B\n\n"
-    return head + tabulate(rows, headers=["metric", "A", "B", "B − A", "better", "winner"], tablefmt="github") + "\n"
+    return head + tabulate(rows, headers=["metric", "A", "B", "B − A", "better", "winner"], tablefmt="github",
+                           disable_numparse=True) + "\n"
 
 
 # --- submit ---------------------------------------------------------------------------------
