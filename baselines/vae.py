@@ -40,14 +40,16 @@ def _net(d_in, hidden, latent):
 
 
 class VAEGenerator(Generator):
-    """Fully connected VAE on the complex spectrum (the paper's model)."""
+    """Fully connected VAE on the complex spectrum (the paper's model). Default band 0.5-4.2 ppm: on the
+    full band the large, transient-to-transient varying residual water dominates the loss (measured:
+    augmented DIFF shape score 0.12 full band vs 0.59 with 0.5-4.2 ppm on simgaba-small)."""
 
     name = "vae"
     description = "fully connected VAE on the complex spectrum (re+im), Gaussian latent, beta-weighted KL"
 
     def __init__(self, latent_dim: int = 16, hidden: tuple[int, ...] = (512, 256), beta: float = 1.0,
                  lr: float = 1e-3, epochs: int = 60, batch_size: int = 128, patience: int = 8,
-                 ppm_range: tuple[float, float] | None = None, sampling: LatentSampling = LatentSampling(),
+                 ppm_range: tuple[float, float] | None = (0.5, 4.2), sampling: LatentSampling = LatentSampling(),
                  device: str | None = None, max_seconds: float | None = None, progress: bool = False,
                  normalisation: str = "global_max"):
         self.normalisation = normalisation
