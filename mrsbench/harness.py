@@ -22,7 +22,7 @@ from ._files import atomic_path
 from .data import OFF, ON, Cohort, Scan
 from .errors import InputError, MRSBenchError
 
-HARNESS_VERSION = "1.0"   # bump whenever the protocol (presets, metrics, splits) changes
+HARNESS_VERSION = "1.1"   # bump whenever the protocol (presets, metrics, splits, quantifier) changes
 SCHEMA = "mrsbench.results/1"
 
 

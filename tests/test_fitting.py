@@ -117,7 +117,8 @@ def test_recovery_simgaba_small():
     for k, v in rep.items():
         print(k, {a: round(b, 3) for a, b in v.items()})
     assert rep["lcm.tCho"]["r"] >= 0.95 and rep["lcm.Glx"]["r"] >= 0.9
-    assert rep["lcm.GABA"]["r"] >= 0.8
+    assert rep["lcm.GABA"]["r"] >= 0.85
+    assert rep["lcm.GABA+"]["r"] >= 0.85
 
 
 def test_recovery_validation_set():
@@ -130,5 +131,6 @@ def test_recovery_validation_set():
         assert rep[name]["r"] >= 0.95, name
     assert rep["lcm.Glx"]["r"] >= 0.9
     # below the 0.9 target at this SNR (reported, not hidden): guard against regressions
-    assert rep["lcm.GABA"]["r"] >= 0.8
+    assert rep["lcm.GABA"]["r"] >= 0.85
+    assert rep["lcm.GABA+"]["r"] >= 0.85
     assert rep["gannet_gabaglx.GABA+"]["r"] >= 0.6

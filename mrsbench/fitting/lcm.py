@@ -185,8 +185,12 @@ class LCMFitter:
                 "eps": v[:, 2 * G:3 * G].clamp(-2 * np.pi * cfg.max_shift_hz, 2 * np.pi * cfg.max_shift_hz),
                 "phi0": v[:, 3 * G], "phi1": v[:, 3 * G + 1].clamp(-cfg.max_phi1_s, cfg.max_phi1_s)}
 
-    def fit(self, spectra: np.ndarray) -> LCMResult:
-        """Fit spectra (B, N) complex (``axis.to_spectrum`` convention). Returns :class:`LCMResult`."""
+    def fit(self, spectra: np.ndarray, init: dict | None = None, fix_shape: bool = False) -> LCMResult:
+        """Fit spectra (B, N) complex (``axis.to_spectrum`` convention). Returns :class:`LCMResult`.
+
+        ``init`` gives starting shape parameters per spectrum (``gamma``, ``sigma``, ``eps`` (B, G) and
+        optionally ``phi0``, ``phi1`` (B,)); with ``fix_shape`` they are kept fixed (only amplitudes
+        and baseline are solved), e.g. to fit DIFF with the line shape of the OFF fit."""
         torch = _torch()
         Y = torch.as_tensor(np.atleast_2d(spectra), dtype=self._ct, device=self.device)
         y = Y[:, self.win]
@@ -207,11 +211,15 @@ class LCMFitter:
         cz = torch.linalg.solve(AhA + 1e-9 * torch.diagonal(AhA, dim1=1, dim2=2).real.mean(1)[:, None, None] * eye,
                                 Ahy[..., None])[..., 0]
         th["phi0"] = torch.angle((cz * torch.diagonal(AhA, dim1=1, dim2=2).real).sum(1))
+        if init is not None:
+            for k, val in init.items():
+                t_ = torch.as_tensor(np.asarray(val), dtype=self._dt, device=self.device)
+                th[k] = t_ if t_.shape == th[k].shape else t_.reshape(th[k].shape)
         v = self._pack(th)
         lam = torch.full((Bn,), 1e-2, dtype=self._dt, device=self.device)
         r, coef, A, ls = self._residual(self._unpack(v), y)
         cost = (r.abs() ** 2).sum(1)
-        for _ in range(self.config.iterations):
+        for _ in range(0 if fix_shape else self.config.iterations):
             J = self._jac_nonlinear(self._unpack(v), coef, A, ls)
             Jr = torch.cat([J.real, J.imag], 1)
             rr = torch.cat([r.real, r.imag], 1)

@@ -57,11 +57,16 @@ class Quantifier:
         as an extra ``MM3co`` amplitude (its CRLB scaled from MM09's)."""
         off_spectra, diff_spectra = np.atleast_2d(off_spectra), np.atleast_2d(diff_spectra)
         ro = self.off.fit(off_spectra)
+        # ON and OFF share one line shape (same voxel, same shim): DIFF is fitted with the OFF fit's
+        # metabolite line shape held fixed, which removes the GABA/MM3co-vs-width ambiguity
+        # (validation: GABA/tCr r 0.84 -> 0.89, GABA+/tCr 0.69 -> 0.90)
+        G = self.diff.G
+        shape = {k: np.repeat(ro.params[k][:, :1], G, 1) for k in ("gamma", "sigma", "eps")}
         if self.mm3co == "free":
-            return ro, self.diff.fit(diff_spectra)
+            return ro, self.diff.fit(diff_spectra, init=shape, fix_shape=True)
         k = ro.names.index("MM09")
         mm3 = ro.amplitudes[:, k] / 1.5
-        rd = self.diff.fit(diff_spectra - mm3[:, None] * self._mm3co_spec[None])
+        rd = self.diff.fit(diff_spectra - mm3[:, None] * self._mm3co_spec[None], init=shape, fix_shape=True)
         rd.names = rd.names + ["MM3co"]
         rd.amplitudes = np.concatenate([rd.amplitudes, mm3[:, None]], 1)
         rd.crlb = np.concatenate([rd.crlb, ro.crlb[:, k:k + 1] / 1.5], 1)
