@@ -374,16 +374,20 @@ def _figures(run_dir: Path, results, emb, spectra, ba) -> list[Path]:
     import matplotlib.pyplot as plt
 
     out = []
+
+    def save(fig, name):
+        p = run_dir / name
+        fig.savefig(p, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        out.append(p)
+
     eR, eF = emb
     fig, ax = plt.subplots(figsize=(5, 4.5))
     ax.scatter(eR[:, 0], eR[:, 1], s=6, alpha=0.6, label="real (held-out)")
     ax.scatter(eF[:, 0], eF[:, 1], s=6, alpha=0.6, label=f"synthetic ({results['model']})")
     ax.set_title(f"UMAP (KDE overlap {results['metrics'].get('embedding.umap_kde_overlap') or 0:.2f})")
     ax.legend()
-    p = run_dir / "umap.png"
-    fig.savefig(p, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    out.append(p)
+    save(fig, "umap.png")
     subj, n, pf, ps, pa = spectra
     axis = pf.axis
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -393,10 +397,7 @@ def _figures(run_dir: Path, results, emb, spectra, ba) -> list[Path]:
     ax.set_xlabel("ppm")
     ax.set_title(f"DIFF spectra, {subj}")
     ax.legend()
-    p = run_dir / "spectra.png"
-    fig.savefig(p, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    out.append(p)
+    save(fig, "spectra.png")
     full, aug, sub = ba
     fig, axs = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
     for a, x, lab in ((axs[0], sub, "subset"), (axs[1], aug, "augmented")):
@@ -408,10 +409,7 @@ def _figures(run_dir: Path, results, emb, spectra, ba) -> list[Path]:
         a.set_title(f"Bland-Altman GABA+/Cr: {lab} vs full")
         a.set_xlabel("mean")
     axs[0].set_ylabel("difference")
-    p = run_dir / "bland_altman.png"
-    fig.savefig(p, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    out.append(p)
+    save(fig, "bland_altman.png")
     return out
 
 
