@@ -25,8 +25,8 @@ COLUMNS = [
     ("application.n20.augmented.shape_score", "shape n20 aug", "higher"),
     ("application.n20.augmented.mse", "MSE n20 aug", "lower"),
     ("application.noise_ratio", "noise ratio", 1.0),
-    ("quantification.gaba_cr.mape.augmented", "GABA+/Cr MAPE aug", "lower"),
-    ("quantification.gaba_cr.truth_mape.augmented", "GABA+/Cr truth err aug", "lower"),
+    ("quantification.gaba_cr.mape.augmented", "GABA+/tCr MAPE aug", "lower"),
+    ("quantification.gaba_cr.truth_mape.augmented", "GABA+/tCr truth err aug", "lower"),
 ]
 REQUIRED_KEYS = {"schema": str, "model": str, "dataset": str, "dataset_hash": str, "preset": dict, "preset_name": str,
                  "seed": int, "harness_version": str, "package_versions": dict, "wall_time_s": dict, "metrics": dict,
