@@ -437,6 +437,13 @@ def _mlflow(results: dict, run_dir: Path, figures, out_root: Path) -> None:
         mlflow.log_artifact(str(run_dir / "results.json"))
         for f in figures:
             mlflow.log_artifact(str(f))
+        # one nested run per short-scan size n, so application/quantification can be compared across n
+        for n in results["preset"]["n_values"]:
+            with mlflow.start_run(run_name=f"{results['run_id']}-n{n}", nested=True):
+                mlflow.log_params({"model": results["model"], "n": n})
+                pref = f"application.n{n}."
+                mlflow.log_metrics({k[len(pref):]: v for k, v in results["metrics"].items()
+                                    if k.startswith(pref) and v is not None})
     results["mlflow_tracking_uri"] = uri
 
 

@@ -56,9 +56,13 @@ def test_mlflow_has_runs(runs):
     out, res = runs
     mlflow.set_tracking_uri(f"sqlite:///{(out / 'mlflow.db').resolve()}")
     df = mlflow.search_runs(search_all_experiments=True)
-    assert len(df) >= 3
-    assert set(df["params.model"]) >= {"vae", "pca", "physics"}
+    parents = df[df["tags.mlflow.parentRunId"].isna()] if "tags.mlflow.parentRunId" in df.columns else df
+    assert len(parents) >= 3
+    assert set(parents["params.model"]) >= {"vae", "pca", "physics"}
     assert "metrics.embedding.mmd2" in df.columns
+    nested = df[df["tags.mlflow.parentRunId"].notna()]
+    assert len(nested) >= 3 and set(nested["params.n"]) == {"20"}
+    assert "metrics.augmented.shape_score" in df.columns
 
 
 class NoiseGen(Generator):
