@@ -171,7 +171,9 @@ def test_committed_leaderboards_validate():
         pytest.skip("no committed leaderboard results")
     for f in files:
         doc = json.loads(f.read_text())
-        assert validate_results(doc, str(f), check_dataset=True) == [], f
+        # regenerate the dataset to check its hash for the small one (the 144-subject simgaba is
+        # checked by `mrsbench validate` when a maintainer runs it; too heavy for every CI run)
+        assert validate_results(doc, str(f), check_dataset=doc["dataset"] == "simgaba-small") == [], f
     from mrsbench.leaderboard import load_results
     lb = build(load_results([ROOT / "leaderboards" / "simgaba-small" / "quick"]))
     assert {r["model"] for r in lb["rows"]} >= {"vae", "pca", "physics"}
