@@ -282,7 +282,7 @@ def _application(test: Cohort, pr: Preset, seed, sample, progress):
                                            ax, s.subject, s.site)
         ps, pa = process(sub), process(aug)
         for kind, p in (("full", pf), ("subset", ps), ("augmented", pa)):
-            rep = quality_report(p, pf)
+            rep = quality_report(p, pf, osprey=False)
             for key in ("snr", "linewidth_hz", "shape_score", "mse"):
                 acc.setdefault(f"application.n{n}.{kind}.{key}", []).append(rep[key])
         if syn is not None:

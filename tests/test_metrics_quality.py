@@ -100,3 +100,13 @@ def test_metrics_on_external_challenge_spectrum(shared_dir):
     noisy = d + sigma * rng.standard_normal(d.shape)
     assert q.challenge_snr(noisy, ax) == pytest.approx(d[ax.window(2.8, 3.2)].max() / (2 * sigma), rel=0.15)
     assert 0.8 < q.shape_score(noisy, d, ax) <= 1.0
+
+
+def test_osprey_fwhm_no_positive_peak_is_a_clear_error():
+    ax = SpectralAxis()
+    fid = -np.exp(2j * np.pi * ax.ppm_to_hz(2.008) * ax.time - np.pi * 6 * ax.time)  # inverted peak
+    with pytest.raises(InputError, match="no positive peak"):
+        q.osprey_fwhm_hz(fid, ax, (1.8, 2.2))
+    # a very narrow line still fits (the Lorentzian gets enough points)
+    fid = np.exp(2j * np.pi * ax.ppm_to_hz(2.008) * ax.time - np.pi * 1.0 * ax.time)
+    assert q.osprey_fwhm_hz(fid, ax, (1.8, 2.2)) == pytest.approx(1.0, rel=0.1)

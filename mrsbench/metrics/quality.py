@@ -117,6 +117,9 @@ def osprey_fwhm_hz(fid: np.ndarray, axis: SpectralAxis, signal_win: tuple[float,
     s = big.to_spectrum(zf).real
     idx = np.flatnonzero(big.window(*signal_win))
     k = idx[np.argmax(s[idx])]
+    if s[k] <= 0:
+        raise InputError("metrics", f"no positive peak in {signal_win[0]}-{signal_win[1]} ppm: FWHM undefined "
+                         "(spectrum not phased or signal absent)")
     half = s[k] / 2
     l = k
     while l > 0 and s[l] >= half:
@@ -126,7 +129,8 @@ def osprey_fwhm_hz(fid: np.ndarray, axis: SpectralAxis, signal_win: tuple[float,
         r += 1
     w_half = (r - l - 1) * big.hz_per_point
     hz = big.hz
-    sel = slice(max(0, 2 * l - k), min(len(s), 2 * r - k + 1))
+    span = max(r - l, 8)  # at least a few points either side for the Lorentzian fit
+    sel = slice(max(0, k - span), min(len(s), k + span + 1))
 
     def lor(f, a, f0, g, c):
         return a * (g / 2) ** 2 / ((f - f0) ** 2 + (g / 2) ** 2) + c
