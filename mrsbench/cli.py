@@ -47,7 +47,19 @@ def _cmd_leaderboard(args) -> int:
     from .leaderboard import build, load_results, render
 
     docs = load_results(args.results or ["leaderboards"])
-    print(render(build(docs, args.dataset, args.preset), args.format), end="")
+    combos = sorted({(d["dataset"], d["preset_name"]) for d in docs
+                     if (args.dataset is None or d["dataset"] == args.dataset)
+                     and (args.preset is None or d["preset_name"] == args.preset)})
+    if not combos:
+        return print(render(build(docs, args.dataset, args.preset), args.format), end="") or 0  # raises
+    if args.format == "json" and len(combos) > 1:
+        import json
+        print(json.dumps([build(docs, ds, pr) for ds, pr in combos], indent=1))
+        return 0
+    for k, (ds, pr) in enumerate(combos):  # one table per dataset and preset
+        if k and args.format == "markdown":
+            print()
+        print(render(build(docs, ds, pr), args.format), end="")
     return 0
 
 

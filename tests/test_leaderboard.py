@@ -178,3 +178,11 @@ def test_committed_leaderboards_validate():
     lb = build(load_results([ROOT / "leaderboards" / "simgaba-small" / "quick"]))
     assert {r["model"] for r in lb["rows"]} >= {"vae", "pca", "physics"}
     assert all(len(r["seeds"]) == 3 for r in lb["rows"])
+
+
+def test_leaderboard_cli_one_table_per_dataset_and_preset(fixture_dir, capsys):
+    d = _doc("good", 0, {"embedding.mmd2": 0.01}, dataset_hash="h1", preset="paper")
+    (fixture_dir / "good-paper.json").write_text(json.dumps(d))
+    assert main(["leaderboard", "--results", str(fixture_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("Leaderboard — dataset") == 2 and "preset `paper`" in out and "preset `quick`" in out
