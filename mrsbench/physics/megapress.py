@@ -97,19 +97,16 @@ def simulate_system(system: sp.SpinSystem, cfg: MegaPressConfig, edit_ppm: float
         b1, dt = gaussian_b1(cfg)
         Ue = sp.shaped_pulse_propagator(system, b1, dt, cfg.f0_mhz, cfg.centre_ppm,
                                         (edit_ppm - cfg.centre_ppm) * cfg.f0_mhz, phase_deg=0.0)
-    U_a = sp.evolve_propagator(H, t2 - half)
-    U_b = sp.evolve_propagator(H, t3 - half)
-    rho = U_a @ rho @ U_a.conj().T
-    if edit_ppm is not None:
-        rho = sp.apply(rho, Ue, "keep", order)
-    rho = U_b @ rho @ U_b.conj().T
+    def edit_block(rho, before, after):
+        """Evolve (centre-to-centre interval minus half the pulse), editing pulse, evolve."""
+        rho = sp.apply(rho, sp.evolve_propagator(H, before - half), None)
+        if edit_ppm is not None:
+            rho = sp.apply(rho, Ue, "keep", order)
+        return sp.apply(rho, sp.evolve_propagator(H, after - half), None)
+
+    rho = edit_block(rho, t2, t3)
     rho = sp.apply(rho, ref, "invert", order)
-    U_c = sp.evolve_propagator(H, t4 - half)
-    U_d = sp.evolve_propagator(H, t5 - half)
-    rho = U_c @ rho @ U_c.conj().T
-    if edit_ppm is not None:
-        rho = sp.apply(rho, Ue, "keep", order)
-    rho = U_d @ rho @ U_d.conj().T
+    rho = edit_block(rho, t4, t5)
     f, a = sp.acquire_lines(system, rho, H)
     return f, a * system.scale
 
