@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mrsbench.data import OFF, ON, Cohort, Scan
-from mrsbench.generator import Generator, LatentSampling, SpectralFeatures, latent_sample
+from mrsbench.generator import Generator, LatentSampling, SpectralFeatures
 
 
 class PCAGenerator(Generator):

@@ -67,7 +67,6 @@ class VAEGenerator(Generator):
         import torch
 
         torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
         self.axis = train.axis
         fids = np.concatenate([s.fids for s in train.scans])
         edit = np.concatenate([s.edit for s in train.scans])

@@ -20,6 +20,3 @@ class InputError(MRSBenchError, ValueError):
         self.problem = problem
         super().__init__(f"{self.source}: {problem}" if self.source else problem)
 
-
-class NotImplementedYet(MRSBenchError):
-    """A CLI subcommand whose issue has not landed yet."""

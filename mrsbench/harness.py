@@ -20,7 +20,7 @@ import numpy as np
 from . import __version__
 from ._files import atomic_path
 from .data import OFF, ON, Cohort, Scan
-from .errors import InputError, MRSBenchError
+from .errors import InputError
 
 HARNESS_VERSION = "1.2"   # bump whenever the protocol (presets, metrics, splits, quantifier) changes
 SCHEMA = "mrsbench.results/1"
@@ -217,7 +217,8 @@ def _embedding(gen, train, test, axis, pr: Preset, seed, sample, progress):
 
     rng = np.random.default_rng(seed + 1)
     tr_fids = np.concatenate([s.fids for s in train.scans])
-    pca = PCA(pr.feature_dim, random_state=seed).fit(_features(tr_fids, axis, pr.feature_ppm))
+    tr_raw = _features(tr_fids, axis, pr.feature_ppm)
+    pca = PCA(pr.feature_dim, random_state=seed).fit(tr_raw)
     feat = lambda f: pca.transform(_features(f, axis, pr.feature_ppm))
     m = pr.embedding_samples
     # real held-out transients and synthetic ones conditioned on the same subjects (ON and OFF)
@@ -239,7 +240,7 @@ def _embedding(gen, train, test, axis, pr: Preset, seed, sample, progress):
     # memorisation: unconditioned samples vs equal-size training and held-out sets
     U = feat(sample(n // 2 + 1, None, seed + 7).fids)
     H = feat(np.concatenate([s.fids for s in test.scans]))
-    T = feat(tr_fids)
+    T = pca.transform(tr_raw)  # training features computed once
     k = min(len(H), len(T))
     out["embedding.memorisation_ratio"] = ts.memorisation_ratio(U, T[rng.choice(len(T), k, replace=False)],
                                                                H[rng.choice(len(H), k, replace=False)])
@@ -269,8 +270,9 @@ def _application(test: Cohort, pr: Preset, seed, sample, progress):
     full_cache = {}
     for k, (s, n, r) in enumerate(_tqdm(jobs, "application", enabled=progress)):
         if s.subject not in full_cache:
-            full_cache[s.subject] = process(s)
-        pf = full_cache[s.subject]
+            p_full = process(s)
+            full_cache[s.subject] = (p_full, quality_report(p_full, p_full, osprey=False))
+        pf, full_rep = full_cache[s.subject]
         on_idx, off_idx = np.flatnonzero(s.edit == ON), np.flatnonzero(s.edit == OFF)
         if n > min(len(on_idx), len(off_idx)):
             raise InputError(s.subject, f"preset needs {n} transients per condition, scan has fewer")
@@ -281,8 +283,8 @@ def _application(test: Cohort, pr: Preset, seed, sample, progress):
         aug = sub if syn is None else Scan(np.concatenate([sub.fids, syn.fids]), np.concatenate([sub.edit, syn.edit]),
                                            ax, s.subject, s.site)
         ps, pa = process(sub), process(aug)
-        for kind, p in (("full", pf), ("subset", ps), ("augmented", pa)):
-            rep = quality_report(p, pf, osprey=False)
+        for kind, rep in (("full", full_rep), ("subset", quality_report(ps, pf, osprey=False)),
+                          ("augmented", quality_report(pa, pf, osprey=False))):
             for key in ("snr", "linewidth_hz", "shape_score", "mse"):
                 acc.setdefault(f"application.n{n}.{kind}.{key}", []).append(rep[key])
         if syn is not None:

@@ -2,9 +2,8 @@ import subprocess
 import sys
 import time
 
-import pytest
 
-from mrsbench.cli import build_parser, main
+from mrsbench.cli import main
 
 SUBCOMMANDS = ["run", "list", "simulate", "basis", "qc", "quantify", "leaderboard", "compare", "submit", "validate"]
 
@@ -33,8 +32,6 @@ def test_no_command_prints_help_and_fails(capsys):
 def test_bad_file_is_one_line_error(tmp_path, capsys):
     p = tmp_path / "junk.nii.gz"
     p.write_text("nope")
-    parser = build_parser()
-    args = parser.parse_args(["qc", str(p)])
     # qc itself lands with the processing issue; the error path is shared by all commands
     rc = main(["qc", str(p)])
     err = capsys.readouterr().err

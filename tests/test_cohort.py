@@ -155,7 +155,7 @@ def test_determinism_and_seed():
 def test_simulate_files_load_back(tmp_path):
     from nifti_mrs.nifti_mrs import NIFTI_MRS
     import pandas as pd
-    from mrsbench.io import read_folder, read_nifti_mrs
+    from mrsbench.io import read_folder
     cfg = replace(CohortConfig(), n_sites=1, subjects_per_site=2, n_pairs=4)
     cohort, extras = simulate_cohort(cfg)
     write_dataset(cohort, extras, tmp_path)
@@ -176,3 +176,12 @@ def test_simulate_files_load_back(tmp_path):
 def test_cli_simulate(tmp_path):
     from mrsbench.cli import main
     assert main(["simulate", "--dataset", "nope", "--out", str(tmp_path)]) == 2
+
+
+def test_user_folder_loads_as_dataset(tmp_path):
+    cfg = replace(CohortConfig(), n_sites=1, subjects_per_site=3, n_pairs=4)
+    cohort, extras = simulate_cohort(cfg)
+    write_dataset(cohort, extras, tmp_path)
+    c = load_dataset(tmp_path, progress=False)
+    assert c.subjects == cohort.subjects and c.ground_truth is None
+    assert c.meta["content_hash"] == content_hash(cohort)  # lossless through NIfTI-MRS

@@ -5,7 +5,7 @@ import pytest
 from mrsbench.axis import SpectralAxis
 from mrsbench.fitting.gannet import fit_cr, fit_gaba
 from mrsbench.fitting.lcm import LCMConfig, LCMFitter
-from mrsbench.fitting.quantify import OFF_METABOLITES, Quantifier
+from mrsbench.fitting.quantify import OFF_METABOLITES
 from mrsbench.physics.basis import load_basis
 
 AX = SpectralAxis()

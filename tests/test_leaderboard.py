@@ -146,7 +146,6 @@ def test_html_page_sorts_in_headless_browser(fixture_dir, tmp_path):
              f"--user-data-dir={tmp_path / 'profile'}"]
     cols = json.loads((d / "leaderboard.json").read_text())["columns"]
     mmd_col = 2 + [c["metric"] for c in cols].index("embedding.mmd2")
-    prec_col = 2 + [c["metric"] for c in cols].index("embedding.precision")
 
     def order(col):
         out = subprocess.run([_chromium(), *flags, "--dump-dom", f"file://{page}#sort={col}"], capture_output=True,

@@ -1,5 +1,4 @@
 """Metric functions against hand-computed values on small synthetic spectra."""
-import json
 
 import numpy as np
 import pytest

@@ -6,7 +6,7 @@ import pytest
 
 from mrsbench.axis import SpectralAxis
 from mrsbench.physics import spins as sp
-from mrsbench.physics.basis import BasisSet, basis_key, load_basis, simulate_basis
+from mrsbench.physics.basis import basis_key, load_basis, simulate_basis
 from mrsbench.physics.megapress import MegaPressConfig, inversion_profile, simulate_system
 
 F0 = 127.75

@@ -86,7 +86,6 @@ def fit_gaba(diff_real: np.ndarray, axis: SpectralAxis) -> dict:
     db = A * 0.5 * np.sqrt(np.pi) * (-b) ** -1.5
     var = dA ** 2 * cov[:, 0, 0] + db ** 2 * cov[:, 1, 1] + 2 * dA * db * cov[:, 0, 1]
     fit_error = 100 * r.std(1) / np.maximum(A, 1e-30)
-    at_bound = np.any(np.isclose(p, lo) | np.isclose(p, hi), axis=1) & ~np.isclose(p[:, 3], 0)
     return {"area": area, "area_sd": np.sqrt(np.maximum(var, 0)), "height": A, "centre_ppm": p[:, 2],
             "fwhm_ppm": 2 * np.sqrt(2 * np.log(2)) * np.sqrt(-1 / (2 * b)), "fit_error": fit_error,
             "at_bound": np.isclose(p[:, 1], lo[1]) | np.isclose(p[:, 1], hi[1]) | np.isclose(p[:, 2], lo[2]) | np.isclose(p[:, 2], hi[2])}

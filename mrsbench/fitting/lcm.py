@@ -118,7 +118,6 @@ class LCMFitter:
         torch = _torch()
         Bn, M, L = A.shape
         K = self.poly.shape[1]
-        P = self.poly.to(A.dtype)
         Ar = torch.cat([A.real, A.imag], 1)  # (B, 2M, L)
         Pr = torch.zeros((Bn, 2 * M, 2 * K), dtype=self._dt, device=self.device)
         Pr[:, :M, :K] = self.poly
@@ -148,7 +147,6 @@ class LCMFitter:
     def _residual(self, th, y, c0=None):
         A, ls = self._design(th)
         coef, X = self._solve_linear(A, y, c0)
-        L = A.shape[2]
         model_r = (X @ coef[..., None])[..., 0]
         M = y.shape[1]
         model = model_r[:, :M] + 1j * model_r[:, M:]
