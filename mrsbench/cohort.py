@@ -21,7 +21,7 @@ import numpy as np
 from .axis import SpectralAxis
 from .data import Cohort, Scan
 
-COHORT_VERSION = "1"  # bump when the simulator's output changes (invalidates dataset caches)
+COHORT_VERSION = "2"  # bump when the simulator's output changes (invalidates dataset caches)
 
 # Adult brain concentration ranges, mM (de Graaf, In Vivo NMR Spectroscopy; invivo.md).
 CONC_RANGES: dict[str, tuple[float, float]] = {
@@ -268,7 +268,9 @@ def simulate_cohort(cfg: CohortConfig, progress: bool = False) -> tuple[Cohort, 
                "lorentz_lw_hz": lor, "gauss_lw_hz": gau, "naa_fwhm_hz": naa_lw, "snr": snr,
                "drift_hz_per_min": rate, "freq_offset_hz": site["f_off"], "phase_deg": site["phase"],
                "water_rel": site["water_rel"], "lipid": bool(lipid), "mm_share": share,
-               "noise_sigma": sigma, "outlier_transients": ";".join(str(i) for i in motion)}
+               "noise_sigma": sigma, "outlier_transients": ";".join(str(i) for i in motion),
+               # T2 weighting exp(-TE/T2) of each metabolite in this subject: signal amplitude = conc * t2w
+               **{f"t2w_{m}": round(float(v), 6) for m, v in t2w.items()}}
         rows.append(row)
     gt = pd.DataFrame(rows)
     cohort = Cohort(scans, name=cfg.name, ground_truth=gt, meta={"config": cfg.to_dict()})
