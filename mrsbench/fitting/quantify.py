@@ -112,7 +112,7 @@ def quantify_table(off_spec: np.ndarray, diff_spec: np.ndarray, axis: SpectralAx
     bound (Gannet: from the fit covariance), ``flag`` ok / at_bound / crlb>X% / nonfinite."""
     import pandas as pd
 
-    from .gannet import fit_cr, fit_gaba, fit_gabaglx
+    from .gannet import gannet_fits
 
     q = quantifier or Quantifier(axis)
     ro, rd = q.fit(off_spec[None], diff_spec[None])
@@ -145,9 +145,8 @@ def quantify_table(off_spec: np.ndarray, diff_spec: np.ndarray, axis: SpectralAx
     combo(ro, ("NAA", "NAAG"), "tNAA", "off")
     combo(ro, ("GPC", "PCh"), "tCho", "off")
     combo(ro, ("Cr", "PCr"), "tCr", "off")
-    g = fit_gaba(diff_spec.real[None], axis)
-    gg = fit_gabaglx(diff_spec.real[None], axis)
-    cr = fit_cr(off_spec.real[None], axis)
+    gf = gannet_fits(off_spec[None], diff_spec[None], axis)
+    g, gg, cr = gf["gaba"], gf["gabaglx"], gf["cr"]
     c_area = cr["area"][0]
     gfl = "at_bound" if g["at_bound"][0] else "ok"
     rows.append(_row("GABA+", "gannet", "diff", g["area"][0], c_area, g["area_sd"][0], gfl, g["fit_error"][0]))
