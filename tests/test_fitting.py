@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mrsbench.axis import SpectralAxis
-from mrsbench.fitting.gannet import fit_cr, fit_gaba
+from mrsbench.fitting.gannet import fit_cr, fit_gaba, fit_gabaglx, gannet_fits, line_broaden
 from mrsbench.fitting.lcm import LCMConfig, LCMFitter
 from mrsbench.fitting.quantify import OFF_METABOLITES
 from mrsbench.physics.basis import load_basis
@@ -85,6 +85,82 @@ def test_gannet_cr_lorentzian_area():
     assert out["area"][0] == pytest.approx(A * np.pi * w / 2, rel=0.02)
 
 
+def test_gannet_gabaglx_areas_analytic():
+    # three Gaussians of known areas on Gannet's baseline (linear + slow sine/cosine): areas A sqrt(pi/-b)
+    f = AX.ppm
+    peaks = [(3.0, -300.0, 3.71), (3.4, -350.0, 3.79), (1.0, -110.0, 3.01)]
+    y = sum(A * np.exp(b * (f - c) ** 2) for A, b, c in peaks) + 0.2 * (f - 3.71) + 0.3 * np.sin(np.pi * f / 5.24) \
+        - 0.1 * np.cos(np.pi * f / 5.24)
+    out = fit_gabaglx(y[None], AX)
+    area = lambda A, b: A * np.sqrt(np.pi / -b)
+    assert out["gaba_area"][0] == pytest.approx(area(1.0, -110.0), rel=5e-3)
+    assert out["glx_area"][0] == pytest.approx(area(3.0, -300.0) + area(3.4, -350.0), rel=5e-3)
+    assert not out["at_bound"][0]
+
+
+def test_gannet_fits_do_not_depend_on_the_batch():
+    rng = np.random.default_rng(3)
+    f = AX.ppm
+    ys = []
+    for scale in (1.0, 50.0, 0.02):  # very different amplitudes in one batch
+        y = scale * (np.exp(-110 * (f - 3.01) ** 2) + 3 * np.exp(-300 * (f - 3.71) ** 2) + 3 * np.exp(-300 * (f - 3.79) ** 2))
+        ys.append(y + scale * 0.05 * rng.standard_normal(len(f)))
+    ys = np.array(ys)
+    for fit, key in ((fit_gaba, "area"), (fit_gabaglx, "gaba_area"), (fit_cr, "area")):
+        together = fit(ys, AX)[key]
+        alone = np.array([fit(y[None], AX)[key][0] for y in ys])
+        assert np.allclose(together, alone, rtol=1e-9), fit.__name__
+
+
+def test_line_broadening_adds_lorentzian_width_and_keeps_area():
+    t = AX.time
+    fid = 4.0 * np.exp(2j * np.pi * AX.ppm_to_hz(3.027) * t - np.pi * 5.0 * t)  # 5 Hz FWHM Lorentzian
+    spec = AX.to_spectrum(fid)
+    out = line_broaden(spec, AX, 3.0)
+    # the spectrum's integral is N * fid[0], unchanged by apodisation exp(-pi lb t) (=1 at t = 0)
+    assert out.sum() == pytest.approx(spec.sum(), rel=1e-9)
+    zf = AX.with_points(AX.n_points * 8)
+
+    def fwhm_hz(x):
+        s = np.zeros(zf.n_points, complex)
+        s[:AX.n_points] = AX.to_fid(x)
+        r = zf.to_spectrum(s).real
+        above = np.flatnonzero(r >= r.max() / 2)
+        return (above[-1] - above[0]) * zf.hz_per_point
+    assert fwhm_hz(out) - fwhm_hz(spec) == pytest.approx(3.0, abs=0.1)
+    assert np.array_equal(line_broaden(spec, AX, 0.0), spec)
+
+
+def test_gannet_fits_ratios():
+    f = AX.ppm
+    lor = lambda c, a, w=0.05: a / (1 + ((f - c) / (w / 2)) ** 2)
+    off = AX.to_spectrum(AX.to_fid(lor(3.027, 10.0) + lor(3.207, 4.0)))
+    diff = AX.to_spectrum(AX.to_fid(np.exp(-110 * (f - 3.01) ** 2) + 3 * np.exp(-300 * (f - 3.71) ** 2)
+                                    + 3 * np.exp(-300 * (f - 3.79) ** 2)))
+    out = gannet_fits(off[None], diff[None], AX)
+    assert out["gabaglx_cr"][0] == pytest.approx(out["gabaglx"]["gaba_area"][0] / out["cr"]["area"][0])
+    # GABA area 1 * sqrt(pi/110) ~ 0.169 after broadening; Cr area ~ 10 * pi * 0.05 / 2 ~ 0.785
+    assert 0.17 < out["gaba_cr"][0] < 0.26 and 0.17 < out["gabaglx_cr"][0] < 0.26
+
+
+def test_true_ratios_signal_and_concentration():
+    import pandas as pd
+
+    from mrsbench.fitting.validation import true_ratios
+    cols = ("GABA", "MM3co", "Cr", "PCr", "Glu", "Gln", "NAA", "NAAG", "GPC", "PCh", "mI")
+    gt = pd.DataFrame({m: [1.0, 2.0] for m in cols})
+    for m in cols:
+        if m != "MM3co":
+            gt[f"t2w_{m}"] = [0.5, 0.5]
+    gt["t2w_GABA"] = [0.25, 0.5]
+    sig, conc = true_ratios(gt, "signal"), true_ratios(gt, "concentration")
+    assert np.allclose(conc["GABA"], 0.5) and np.allclose(sig["GABA"], [0.25, 0.5])
+    # MM3co is an amplitude already (no T2 weighting): GABA+ = (GABA t2w + MM3co) / (tCr t2w)
+    assert np.allclose(sig["GABA+"], [(0.25 + 1) / 1.0, (1.0 + 2) / 2.0])
+    with pytest.raises(ValueError):
+        true_ratios(gt, "nonsense")
+
+
 def test_quantify_cli_table(tmp_path, capsys):
     from dataclasses import replace
 
@@ -116,21 +192,47 @@ def test_recovery_simgaba_small():
     rep = recovery(load_dataset("simgaba-small", progress=False))
     for k, v in rep.items():
         print(k, {a: round(b, 3) for a, b in v.items()})
+    # 12 subjects drawn around the range centres (narrow spread): reported, guarded against regressions
     assert rep["lcm.tCho"]["r"] >= 0.95 and rep["lcm.Glx"]["r"] >= 0.9
-    assert rep["lcm.GABA"]["r"] >= 0.85
-    assert rep["lcm.GABA+"]["r"] >= 0.85
+    assert rep["lcm.GABA"]["r"] >= 0.85 and rep["lcm.GABA+"]["r"] >= 0.9
+    assert rep["gannet_gabaglx.GABA+"]["r"] >= 0.75
+
+
+def test_noise_free_validation_spectra_recover_the_signal_truth():
+    """The validation cohort's noise-free ON/OFF (no drift, water, phase or noise): the LCM must give back
+    the simulated signal ratios almost exactly, while the concentration ratios stay out of reach by the
+    between-subject T2 jitter alone, which is why recovery is judged against the signal truth."""
+    from mrsbench.cohort import simulate_cohort
+    from mrsbench.fitting.quantify import Quantifier, lcm_ratios
+    from mrsbench.fitting.validation import VALIDATION, true_ratios
+    cohort, extras = simulate_cohort(VALIDATION)
+    ax = cohort.axis
+    off = ax.to_spectrum(extras["clean"][:, 1])
+    diff = ax.to_spectrum(extras["clean"][:, 0]) - off
+    est = lcm_ratios(*Quantifier(ax).fit(off, diff))
+    sig = true_ratios(cohort.ground_truth, "signal")
+    conc = true_ratios(cohort.ground_truth, "concentration")
+    r = lambda k, t: np.corrcoef(est[k], t[k])[0, 1]
+    for k in ("GABA", "Glx", "tNAA", "tCho", "mI"):
+        assert r(k, sig) > 0.99, k
+    assert r("GABA+", sig) > 0.98
+    assert r("GABA", conc) < 0.97  # the T2-jitter cap (about 0.95)
 
 
 def test_recovery_validation_set():
-    """48 full scans whose concentrations span the published ranges uniformly (own seed)."""
+    """48 full scans whose concentrations span the published ranges uniformly (own seed): the issue's
+    targets against the simulated signal amplitudes (conc * exp(-TE/T2), each subject's own T2)."""
     from mrsbench.fitting.validation import recovery, validation_cohort
     rep = recovery(validation_cohort())
     for k, v in rep.items():
         print("validation", k, {a: round(b, 3) for a, b in v.items()})
     for name in ("lcm.tNAA", "lcm.tCho", "lcm.mI"):
         assert rep[name]["r"] >= 0.95, name
-    assert rep["lcm.Glx"]["r"] >= 0.9
-    # below the issue's 0.9 target at this SNR (reported, not hidden): guard against regressions
-    assert rep["lcm.GABA"]["r"] >= 0.85
-    assert rep["lcm.GABA+"]["r"] >= 0.85
-    assert rep["gannet_gabaglx.GABA+"]["r"] >= 0.6
+    for name in ("lcm.GABA", "gannet_gabaglx.GABA+", "lcm.Glx", "gannet_gabaglx.Glx"):
+        assert rep[name]["r"] >= 0.9, name
+    assert rep["lcm.GABA+"]["r"] >= 0.85 and rep["gannet.GABA+"]["r"] >= 0.85
+    assert rep["agreement.GABA+"]["r"] >= 0.85 and abs(rep["agreement.GABA+"]["bias_percent"]) < 5
+    # against concentrations the 10% between-subject T2 jitter caps r (noise-free GABA/tCr ~0.96)
+    assert rep["conc:lcm.GABA"]["r"] >= 0.85 and rep["conc:gannet_gabaglx.GABA+"]["r"] >= 0.85
+    for name in ("conc:lcm.tNAA", "conc:lcm.tCho", "conc:lcm.mI"):
+        assert rep[name]["r"] >= 0.95, name
