@@ -120,18 +120,23 @@ def test_tcr_phase_recovers_known_phase(small):
 
 def test_on_to_off_alignment_unbiased_on_noise_free_scans(small):
     """Noise-free ON and OFF share every unedited signal exactly, so the true alignment is (0 Hz, 0 rad).
-    The L1 alignment (Cleve et al. 2017) finds it; a least-squares fit over the Cho window alone is
-    pulled by the dispersion tails of the edited GABA lines."""
+    The L1 alignment (Cleve et al. 2017) and the Cho fit against the DIFF's own tails find it; a plain
+    least-squares fit over the Cho window is pulled by the dispersion tails of the edited signals."""
     _, extras = small
     ax = SpectralAxis()
-    l1, cho = [], []
-    for i in range(4):
+    l1, cho, tails = [], [], []
+    for i in range(6):
         on, off = extras["clean"][i]
         l1.append(align_on_to_off(on, off, ax, "l1"))
         cho.append(align_on_to_off(on, off, ax, "cho"))
-    l1, cho = np.array(l1), np.array(cho)
-    assert np.all(np.abs(l1[:, 0]) < 0.05) and np.all(np.degrees(np.abs(l1[:, 1])) < 0.75)
-    assert np.median(np.degrees(np.abs(cho[:, 1]))) > 1.0  # why "cho" is not the default
+        tails.append(align_on_to_off(on, off, ax))  # default: "cho_tails"
+    l1, cho, tails = np.array(l1), np.array(cho), np.array(tails)
+    assert np.all(np.abs(l1[:, 0]) < 0.05) and np.all(np.degrees(np.abs(l1[:, 1])) < 1.1)
+    assert np.all(np.abs(tails[:, 0]) < 0.1) and np.all(np.degrees(np.abs(tails[:, 1])) < 1.3)
+    assert np.median(np.degrees(np.abs(cho[:, 1]))) > 2.0  # why plain "cho" is not the default
+    # a known shift is undone
+    f, p = align_on_to_off(on * np.exp(1j * (2 * np.pi * 4.0 * ax.time + 0.3)), off, ax)
+    assert f == pytest.approx(-4.0, abs=0.1) and p == pytest.approx(-0.3, abs=0.03)
     with pytest.raises(ValueError):
         align_on_to_off(on, off, ax, "nonsense")
 
