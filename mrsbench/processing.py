@@ -306,32 +306,40 @@ def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, mode: s
     Cr residue under GABA+. ``"cho_tails"`` (default) fits ON' - OFF to those tails instead of to zero: the
     tails are the window's part of the causal signal whose real spectrum is the current DIFF's real part
     outside the window (Kramers-Kronig: a causal FID's imaginary spectrum is the Hilbert transform of its
-    real one); two passes from the "cho" estimate (bias about 0.5 degrees). ``"l1"``: minimise the L1 norm
+    real one); two passes from the "cho" estimate (bias about 0.7 degrees). ``"l1"``: minimise the L1 norm
     of the real DIFF over 0-4.2 ppm (Cleve et al. JMR 2017; Osprey's default; phased spectra), nearly
     unbiased but less precise on short scans here."""
     if mode not in ("cho_tails", "l1", "cho", "water"):
         raise ValueError(f"align mode must be 'cho_tails', 'cho', 'l1' or 'water', not {mode!r}")
     if mode == "l1":
-        return _align_l1(on, off, axis)
+        # residual water does not cancel between the averages (least of all in short scans) and its tail
+        # would dominate the L1 norm: align copies with the water (HSVD, 4.4-5.0 ppm) removed
+        return _align_l1(on - hsvd_components(on, axis, WATER_BAND_PPM),
+                         off - hsvd_components(off, axis, WATER_BAND_PPM), axis)
     lo, hi = (4.68 - 0.22, 4.68 + 0.22) if mode == "water" else (CHO_PPM - 0.09, CHO_PPM + 0.09)
     m = np.fft.ifftshift(axis.window(lo, hi))  # window in unshifted FFT order
     S_all = np.fft.fft(off)
     p = _fit_shift(on, S_all[m], m, axis, (0.0, 0.0))
     if mode == "cho_tails":
         for _ in range(2):
-            d = np.fft.fft(on * np.exp(1j * (2 * np.pi * p[0] * axis.time + p[1]))) - S_all
+            d = _shifted_spectra(on, axis, p[0], p[1])[0] - S_all
             p = _fit_shift(on, S_all[m] + _causal_tails(d, m), m, axis, p)
     return p
+
+
+def _shifted_spectra(on: np.ndarray, axis: SpectralAxis, f: float, phi: float, mask=slice(None)) -> np.ndarray:
+    """(2, M): FFT of on * exp(i(2 pi f t + phi)) and its derivative in f, at ``mask`` (unshifted FFT order)."""
+    t = axis.time
+    x = on * np.exp(1j * (2 * np.pi * f * t + phi))
+    return np.fft.fft(np.stack([x, 2j * np.pi * t * x]), axis=-1)[:, mask]
 
 
 def _fit_shift(on: np.ndarray, target: np.ndarray, m: np.ndarray, axis: SpectralAxis, start,
                iterations: int = 8) -> tuple[float, float]:
     """Gauss-Newton for min over (f, phi) of |FFT(on exp(i(2 pi f t + phi)))[m] - target|^2 (complex)."""
-    t = axis.time
     f, phi = float(start[0]), float(start[1])
     for _ in range(iterations):
-        x = on * np.exp(1j * (2 * np.pi * f * t + phi))
-        Y = np.fft.fft(np.stack([x, 2j * np.pi * t * x]), axis=-1)[:, m]
+        Y = _shifted_spectra(on, axis, f, phi, m)
         r = Y[0] - target
         J = np.stack([Y[1], 1j * Y[0]], axis=1)                       # d/df, d/dphi (complex)
         Jr = np.concatenate([J.real, J.imag])
@@ -361,11 +369,9 @@ def _align_l1(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, iterations: i
     w = np.fft.ifftshift(axis.window(*L1_ALIGN_PPM))
     off_re = np.fft.fft(off)[w].real
     delta = delta_rel * (float(np.abs(off_re).max()) or 1.0)
-    t = axis.time
     f = phi = 0.0
     for _ in range(iterations):
-        x = on * np.exp(1j * (2 * np.pi * f * t + phi))
-        Y = np.fft.fft(np.stack([x, 2j * np.pi * t * x]), axis=-1)[:, w]
+        Y = _shifted_spectra(on, axis, f, phi, w)
         r = Y[0].real - off_re
         J = np.stack([Y[1].real, -Y[0].imag], axis=1)  # d Re(Y)/df, d Re(Y)/dphi = Re(i Y)
         om = 1.0 / np.maximum(np.abs(r), delta)
@@ -417,7 +423,7 @@ def process(scan: Scan, cfg: ProcessingConfig | None = None) -> Processed:
         avg[lab] = (w[:, None] * al).sum(0)
     on, off = avg[ON], avg[OFF]
     # referencing and phasing come from OFF alone and are applied to both conditions (they commute with
-    # the ON-to-OFF alignment); the L1 alignment compares real parts, so it runs on phased spectra
+    # the ON-to-OFF alignment); the tails and L1 alignments use real parts, so they run on phased spectra
     if cfg.cr_reference:
         df = cr_reference_shift(off, ax)
         on, off = apply_shift(on, ax, df, 0.0), apply_shift(off, ax, df, 0.0)
@@ -427,13 +433,7 @@ def process(scan: Scan, cfg: ProcessingConfig | None = None) -> Processed:
         on, off = on * np.exp(1j * ph), off * np.exp(1j * ph)
         info["tcr_phase_rad"] = ph
     if cfg.align_conditions != "none":
-        if cfg.align_conditions == "l1" and cfg.water_model:
-            # residual water does not cancel between the averages (most of all for short scans) and its
-            # tail would dominate the L1 norm: align copies with the water (HSVD, 4.4-5.0 ppm) removed
-            f, p = align_on_to_off(on - hsvd_components(on, ax, WATER_BAND_PPM),
-                                   off - hsvd_components(off, ax, WATER_BAND_PPM), ax, "l1")
-        else:
-            f, p = align_on_to_off(on, off, ax, cfg.align_conditions)
+        f, p = align_on_to_off(on, off, ax, cfg.align_conditions)
         on = apply_shift(on, ax, f, p)
         info["on_to_off_hz"], info["on_to_off_rad"] = f, p
     return Processed(ax, on, off, freq, phase, weights, rejected, scan.edit.copy(), info)

@@ -34,15 +34,20 @@ def batched_lm(model, p0, lo, hi, x, y, w=None, iterations=60):
     def res(pp):
         return (y - model(pp, x)) * sw
 
-    r = res(p)
-    cost = (r ** 2).sum(1)
     scale = np.maximum(np.abs(hi - lo), 1e-6) * 1e-6  # (B, P) finite-difference steps
-    for _ in range(iterations):
+
+    def jacobian(p, r):
         J = np.empty((B, y.shape[1], P))
         for k in range(P):
             dp = np.zeros((B, P))
             dp[:, k] = scale[:, k]
             J[:, :, k] = -(res(p + dp) - r) / scale[:, k:k + 1]
+        return J
+
+    r = res(p)
+    cost = (r ** 2).sum(1)
+    for _ in range(iterations):
+        J = jacobian(p, r)
         JtJ = np.einsum("bmi,bmj->bij", J, J)
         g = np.einsum("bmi,bm->bi", J, r)
         D = np.maximum(np.diagonal(JtJ, axis1=1, axis2=2), 1e-30)
@@ -55,11 +60,7 @@ def batched_lm(model, p0, lo, hi, x, y, w=None, iterations=60):
         r = np.where(ok[:, None], rn, r)
         cost = np.where(ok, cn, cost)
         lam = np.clip(np.where(ok, lam / 3, lam * 5), 1e-9, 1e9)
-    J = np.empty((B, y.shape[1], P))
-    for k in range(P):
-        dp = np.zeros((B, P))
-        dp[:, k] = scale[:, k]
-        J[:, :, k] = -(res(p + dp) - r) / scale[:, k:k + 1]
+    J = jacobian(p, r)
     s2 = cost / max(y.shape[1] - P, 1)
     JtJ = np.einsum("bmi,bmj->bij", J, J)
     cov = np.linalg.pinv(JtJ) * s2[:, None, None]
