@@ -98,6 +98,13 @@ def test_gannet_gabaglx_areas_analytic():
     assert not out["at_bound"][0]
 
 
+def test_gannet_gabaglx_flags_a_width_at_its_bound():
+    f = AX.ppm
+    # Glx far broader than Gannet's widest allowed Gaussian (b >= -40 ... here b = -15)
+    y = np.exp(-110 * (f - 3.01) ** 2) + 3 * np.exp(-15 * (f - 3.71) ** 2) + 3 * np.exp(-15 * (f - 3.79) ** 2)
+    assert fit_gabaglx(y[None], AX)["at_bound"][0]
+
+
 def test_gannet_fits_do_not_depend_on_the_batch():
     rng = np.random.default_rng(3)
     f = AX.ppm
