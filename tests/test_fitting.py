@@ -66,6 +66,20 @@ def test_absent_component_flagged_not_dropped(basis):
     assert all(np.isfinite(res.amplitudes[0]))
 
 
+def test_shape_bound_flags_only_that_group(basis):
+    from mrsbench.fitting.lcm import LCMResult
+    names = ["NAA", "Cr", "H2O"]
+    fitter = LCMFitter(basis.fids(AX, "off", names), names, [0, 0, 1], AX)
+    cfg = fitter.config
+    # the water group's width sits at its upper bound, the metabolite group's does not
+    params = {"gamma": np.array([[np.pi * 4.0, np.pi * cfg.max_lw_hz]]), "sigma": np.zeros((1, 2)),
+              "eps": np.zeros((1, 2)), "phi0": np.zeros(1), "phi1": np.zeros(1)}
+    res = LCMResult(names, np.array([[10.0, 6.0, 20.0]]), np.array([[0.1, 0.1, 0.5]]), params,
+                    np.zeros((1, 2)), np.zeros((1, 4)), np.zeros((1, 4)), np.zeros(4))
+    flags = fitter._flags(res)[0]
+    assert flags[:2] == ["ok", "ok"] and flags[2] == "shape_at_bound"
+
+
 def test_gannet_gaussian_area_analytic():
     # a Gaussian of known area plus a linear baseline: area = A sqrt(pi/-b)
     A, b, c = 2.0, -120.0, 3.01

@@ -284,8 +284,9 @@ class LCMFitter:
         pc = res.crlb_percent()
         for b in range(res.amplitudes.shape[0]):
             row = []
-            bound = (np.isclose(res.params["gamma"][b], np.pi * cfg.max_lw_hz).any()
-                     or np.isclose(np.abs(res.params["eps"][b]), 2 * np.pi * cfg.max_shift_hz).any())
+            # per line-shape group: a group's width or shift at its bound flags that group's components only
+            bound = (np.isclose(res.params["gamma"][b], np.pi * cfg.max_lw_hz)
+                     | np.isclose(np.abs(res.params["eps"][b]), 2 * np.pi * cfg.max_shift_hz))[self.groups]
             for l in range(res.amplitudes.shape[1]):
                 f = []
                 if not np.isfinite(res.amplitudes[b, l]) or not np.isfinite(res.crlb[b, l]):
@@ -294,7 +295,7 @@ class LCMFitter:
                     f.append("at_bound")
                 elif pc[b, l] > cfg.crlb_flag_percent:
                     f.append(f"crlb>{cfg.crlb_flag_percent:g}%")
-                if bound:
+                if bound[l]:
                     f.append("shape_at_bound")
                 row.append("|".join(f) or "ok")
             out.append(row)
