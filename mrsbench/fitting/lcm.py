@@ -21,6 +21,9 @@ import numpy as np
 from ..axis import SpectralAxis
 
 
+_CPU_BLOCK = 16  # spectra per design-matrix block on the CPU (measured: tests/perf/test_perf_fitting.py)
+
+
 def _torch():
     import torch
     return torch
@@ -88,7 +91,6 @@ class LCMFitter:
         self.win = np.flatnonzero(axis.window(*self.config.ppm_range))
         # the window's indices in unshifted FFT order (saves an fftshift per evaluation)
         self._win_fft = torch.as_tensor((self.win - axis.n_points // 2) % axis.n_points, device=self.device)
-        self._groups_t = torch.as_tensor(self.groups, device=self.device)
         self.t = torch.as_tensor(axis.time, dtype=self._dt, device=self.device)
         hz = axis.hz[self.win]
         self.nu = torch.as_tensor(2 * np.pi * hz, dtype=self._dt, device=self.device)  # rad/s
@@ -96,6 +98,15 @@ class LCMFitter:
         self.poly = torch.as_tensor(np.stack([x ** k for k in range(self.config.baseline_order + 1)], 1),
                                     dtype=self._dt, device=self.device)  # (M, K)
         self.gmask = torch.as_tensor(np.eye(self.G)[self.groups], dtype=self._dt, device=self.device)  # (L, G)
+        # the basis sorted by group, so each group's line shape multiplies one contiguous slice (a
+        # broadcast product, no (B, L, N) gather of line shapes); columns are put back in basis order
+        order = np.argsort(self.groups, kind="stable")
+        self._basis_sorted = self.basis[torch.as_tensor(order, device=self.device)].contiguous()
+        sg = self.groups[order]
+        self._group_slices = [(int(g), int(np.searchsorted(sg, g)), int(np.searchsorted(sg, g, "right")))
+                              for g in np.unique(sg)]
+        self._unsort = None if np.array_equal(order, np.arange(len(order))) else \
+            torch.as_tensor(np.argsort(order), device=self.device)
 
     # --- model pieces -------------------------------------------------------------------------
     def _spec(self, fid):
@@ -109,7 +120,19 @@ class LCMFitter:
         t = self.t
         # lineshape per group (B, G, N)
         ls = torch.exp(-(gam[..., None] + sig[..., None] ** 2 * t) * t - 1j * eps[..., None] * t)
-        cols = self._spec(self.basis[None] * ls[:, self._groups_t])  # (B, L, M)
+        Bn, (L, N) = ls.shape[0], self.basis.shape
+        cols = torch.empty((Bn, L, len(self.win)), dtype=self._ct, device=self.device)  # (B, L, M)
+        # on the CPU in blocks of spectra: a (block, L, N) work array stays cache- and allocator-friendly
+        # (one (B, L, N) array per call costs more in fresh pages than the FFT itself)
+        blk = Bn if self.device != "cpu" else min(Bn, _CPU_BLOCK)
+        work = torch.empty((blk, L, N), dtype=self._ct, device=self.device)
+        for i in range(0, Bn, blk):
+            w = work[:min(blk, Bn - i)]
+            for g, a, b in self._group_slices:
+                torch.mul(self._basis_sorted[a:b], ls[i:i + blk, g:g + 1], out=w[:, a:b])
+            cols[i:i + blk] = self._spec(w)
+        if self._unsort is not None:
+            cols = cols[:, self._unsort]
         ph = torch.exp(1j * (th["phi0"][:, None] + th["phi1"][:, None] * self.nu[None]))  # (B, M)
         return cols.transpose(1, 2) * ph[..., None], ls
 

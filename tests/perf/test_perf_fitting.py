@@ -24,7 +24,7 @@ def test_bench_lcm_off_batch(benchmark, off_batch):
     ax, spectra = off_batch
     q = Quantifier(ax)
     q.off.fit(spectra[:4])  # warm-up
-    res = benchmark.pedantic(q.off.fit, args=(spectra,), rounds=2, iterations=1)
+    res = benchmark.pedantic(q.off.fit, args=(spectra,), rounds=5, iterations=1)
     fits_per_s = BATCH / benchmark.stats.stats.mean if benchmark.stats else float("nan")
     benchmark.extra_info["fits_per_second"] = fits_per_s
     print(f"LCM OFF fits per second (batch {BATCH}): {fits_per_s:.1f} on {q.off.device}")
