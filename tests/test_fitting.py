@@ -97,6 +97,13 @@ def test_gannet_cr_lorentzian_area():
     out = fit_cr(y[None], AX)
     # area of a Lorentzian peak of height A and FWHM w: A * pi * w / 2 (window-truncated tails aside)
     assert out["area"][0] == pytest.approx(A * np.pi * w / 2, rel=0.02)
+    assert not out["at_bound"][0]
+
+
+def test_gannet_cr_flags_a_width_at_its_bound():
+    # a "Cr" line 0.6 ppm wide: beyond the fit's 0.3 ppm width bound
+    y = 5.0 / (1 + ((AX.ppm - 3.027) / 0.3) ** 2)
+    assert fit_cr(y[None], AX)["at_bound"][0]
 
 
 def test_gannet_gabaglx_areas_analytic():
