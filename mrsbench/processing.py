@@ -150,7 +150,7 @@ def hsvd_components(fid: np.ndarray, axis: SpectralAxis, band_ppm: tuple[float, 
     H = fid[np.arange(L)[:, None] + np.arange(n - L + 1)[None]]
     U = np.linalg.svd(H, full_matrices=False)[0][:, :rank]
     z = np.linalg.eigvals(np.linalg.lstsq(U[:-1], U[1:], rcond=None)[0])
-    ppm = axis.centre_ppm + np.angle(z) / (2 * np.pi * axis.dwell_s) / axis.f0_mhz
+    ppm = axis.hz_to_ppm(np.angle(z) / (2 * np.pi * axis.dwell_s))
     keep = (ppm >= band_ppm[0]) & (ppm <= band_ppm[1]) & (np.abs(z) < 1.0)
     if not keep.any():
         return np.zeros_like(fid)

@@ -104,6 +104,10 @@ def test_gannet_cr_flags_a_width_at_its_bound():
     # a "Cr" line 0.6 ppm wide: beyond the fit's 0.3 ppm width bound
     y = 5.0 / (1 + ((AX.ppm - 3.027) / 0.3) ** 2)
     assert fit_cr(y[None], AX)["at_bound"][0]
+    # an inverted (unphased) line drives the height to its bound of 0; a normal line is not flagged at any
+    # data scale (the height test is against the bound, not an absolute tolerance)
+    good = 5.0 / (1 + ((AX.ppm - 3.027) / 0.03) ** 2)
+    assert list(fit_cr(np.stack([-good, 1e-12 * good]), AX)["at_bound"]) == [True, False]
 
 
 def test_gannet_gabaglx_areas_analytic():

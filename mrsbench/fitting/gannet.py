@@ -170,7 +170,7 @@ def fit_cr(off_real: np.ndarray, axis: SpectralAxis) -> dict:
     var = (np.pi * p[:, 3] / 2) ** 2 * cov[:, 0, 0] + (np.pi * p[:, 0] / 2) ** 2 * cov[:, 3, 3] \
         + 2 * (np.pi * p[:, 3] / 2) * (np.pi * p[:, 0] / 2) * cov[:, 0, 3]
     # a Cr height at 0 or a centre/width at its bound is not a converged peak fit
-    at_bound = np.isclose(p[:, 0], 0) | np.any(np.isclose(p[:, 2:4], lo[:, 2:4]) | np.isclose(p[:, 2:4], hi[:, 2:4]), axis=1)
+    at_bound = (p[:, 0] <= lo[:, 0]) | np.any(np.isclose(p[:, 2:4], lo[:, 2:4]) | np.isclose(p[:, 2:4], hi[:, 2:4]), axis=1)
     return {"area": area, "area_sd": np.sqrt(np.maximum(var, 0)), "fit_error": 100 * r.std(1) / np.maximum(p[:, 0], 1e-30),
             "at_bound": at_bound}
 

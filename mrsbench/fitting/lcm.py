@@ -234,8 +234,7 @@ class LCMFitter:
         th["phi0"] = torch.angle((cz * torch.diagonal(AhA, dim1=1, dim2=2).real).sum(1))
         if init is not None:
             for k, val in init.items():
-                t_ = torch.as_tensor(np.asarray(val), dtype=self._dt, device=self.device)
-                th[k] = t_ if t_.shape == th[k].shape else t_.reshape(th[k].shape)
+                th[k] = torch.as_tensor(np.asarray(val), dtype=self._dt, device=self.device).reshape(th[k].shape)
         v = self._pack(th)
         lam = torch.full((Bn,), 1e-2, dtype=self._dt, device=self.device)
         r, coef, A, ls = self._residual(self._unpack(v), y)
@@ -293,13 +292,10 @@ class LCMFitter:
         line shapes and zero-order phase; the baseline and first-order phase are left out)."""
         t = self.axis.time
         basis = self.basis.cpu().numpy().astype(np.complex128)
-        g = self.groups
-        out = np.zeros((res.amplitudes.shape[0], self.axis.n_points), complex)
-        for b in range(len(out)):
-            gam, sig, eps = (res.params[k][b].astype(float) for k in ("gamma", "sigma", "eps"))
-            ls = np.exp(-(gam[:, None] + sig[:, None] ** 2 * t) * t - 1j * eps[:, None] * t)  # (G, N)
-            out[b] = (res.amplitudes[b][:, None] * basis * ls[g]).sum(0) * np.exp(1j * float(res.params["phi0"][b]))
-        return out
+        gam, sig, eps = (np.asarray(res.params[k], float)[..., None] for k in ("gamma", "sigma", "eps"))
+        ls = np.exp(-(gam + sig ** 2 * t) * t - 1j * eps * t)  # (B, G, N)
+        out = (res.amplitudes[:, :, None] * basis[None] * ls[:, self.groups]).sum(1)
+        return out * np.exp(1j * np.asarray(res.params["phi0"], float))[:, None]
 
     def _flags(self, res: LCMResult) -> list:
         cfg = self.config

@@ -148,12 +148,12 @@ def quantify_table(off_spec: np.ndarray, diff_spec: np.ndarray, axis: SpectralAx
     gf = gannet_fits(off_spec[None], diff_spec[None], axis)
     g, gg, cr = gf["gaba"], gf["gabaglx"], gf["cr"]
     c_area = cr["area"][0]
-    gfl = "at_bound" if g["at_bound"][0] else "ok"
-    rows.append(_row("GABA+", "gannet", "diff", g["area"][0], c_area, g["area_sd"][0], gfl, g["fit_error"][0]))
-    xfl = "at_bound" if gg["at_bound"][0] else "ok"
-    rows.append(_row("Glx", "gannet", "diff", gg["glx_area"][0], c_area, gg["glx_area_sd"][0], xfl, gg["glx_fit_error"][0]))
-    cfl = "at_bound" if cr["at_bound"][0] else "ok"
-    rows.append(_row("tCr", "gannet", "off", c_area, c_area, cr["area_sd"][0], cfl, cr["fit_error"][0]))
+    def fl(fit):
+        return "at_bound" if fit["at_bound"][0] else "ok"
+
+    rows.append(_row("GABA+", "gannet", "diff", g["area"][0], c_area, g["area_sd"][0], fl(g), g["fit_error"][0]))
+    rows.append(_row("Glx", "gannet", "diff", gg["glx_area"][0], c_area, gg["glx_area_sd"][0], fl(gg), gg["glx_fit_error"][0]))
+    rows.append(_row("tCr", "gannet", "off", c_area, c_area, cr["area_sd"][0], fl(cr), cr["fit_error"][0]))
     df = pd.DataFrame(rows)
     for i, r in df.iterrows():
         if r.flag == "ok" and r.crlb_percent > crlb_flag:
