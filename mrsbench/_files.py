@@ -1,13 +1,28 @@
 """Atomic file writing: write to a temporary file in the target folder, then rename over the target,
-so an interrupted write never leaves a half-written file or touches an earlier one."""
+so an interrupted write never leaves a half-written file or touches an earlier one. Files and
+folders get the permissions the user's umask gives a newly created one (``mkstemp``/``mkdtemp``
+alone would make them 0600/0700)."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+
+def umask() -> int:
+    """The process umask (read without changing it for longer than two calls)."""
+    m = os.umask(0o022)
+    os.umask(m)
+    return m
+
+
+def honour_umask(path: str | Path, is_dir: bool = False) -> None:
+    """chmod a freshly created file (0666) or folder (0777) to what the umask allows."""
+    os.chmod(path, (0o777 if is_dir else 0o666) & ~umask())
 
 
 @contextmanager
@@ -17,12 +32,31 @@ def atomic_path(path: str | Path, suffix: str = ""):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix or "".join(path.suffixes))
     os.close(fd)
+    honour_umask(tmp)
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def atomic_dir(path: str | Path):
+    """Yield a temporary folder beside ``path``; on success it is renamed to ``path`` (which must not
+    exist). On any exception, KeyboardInterrupt included, the temporary folder is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        raise FileExistsError(path)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".tmp-{path.name}-"))
+    honour_umask(tmp, is_dir=True)
+    try:
+        yield tmp
+        os.rename(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_savez(path: str | Path, **arrays) -> None:

@@ -66,12 +66,12 @@ def _cmd_leaderboard(args) -> int:
 def _cmd_compare(args) -> int:
     from .leaderboard import compare
 
-    print(compare(args.a, args.b), end="")
+    print(compare(args.a, args.b, model=args.model, allow_incompatible=args.allow_incompatible), end="")
     return 0
 
 
 def _cmd_submit(args) -> int:
-    from .leaderboard import submit
+    from .submission import submit
 
     written, board = submit(args.target, dataset=args.dataset, preset=args.preset, root=args.root,
                             progress=not args.no_progress, name=args.name)
@@ -82,19 +82,13 @@ def _cmd_submit(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    import json
     from pathlib import Path
 
     from .errors import InputError
-    from .leaderboard import validate_results
+    from .leaderboard import read_json, validate_results
 
     p = Path(args.results)
-    if not p.is_file():
-        raise InputError(p, "no such file")
-    try:
-        doc = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(p, f"not JSON ({e})") from None
+    doc = read_json(p, "results file")
     if not isinstance(doc, dict):
         raise InputError(p, "not a results document")
     problems = validate_results(doc, str(p), check_dataset=not args.no_dataset_check)
@@ -102,6 +96,15 @@ def _cmd_validate(args) -> int:
         raise InputError(p, "invalid: " + "; ".join(problems))
     print(f"{p}: valid ({doc['model']}, {doc['dataset']} {doc['dataset_hash']}, preset {doc['preset_name']}, "
           f"seed {doc['seed']}, harness {doc['harness_version']})")
+    if args.reproduce:
+        from .submission import reproduce, reproduce_report
+        _, rows = reproduce(p, plugins=args.plugins, progress=not args.no_progress)
+        bad = [r for r in rows if not r[3]]
+        print(reproduce_report(rows, only_failures=not args.verbose))
+        if bad:
+            raise InputError(p, f"not reproduced: {len(bad)} of {len(rows)} metrics differ beyond tolerance "
+                             f"({', '.join(r[0] for r in bad[:5])}{', ...' if len(bad) > 5 else ''})")
+        print(f"{p}: reproduced ({len(rows)} metrics within tolerance)")
     return 0
 
 
@@ -248,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="compare two results (files, folders or leaderboards)")
     c.add_argument("a")
     c.add_argument("b")
+    c.add_argument("--model", default=None, help="compare only this model (folders hold several)")
+    c.add_argument("--allow-incompatible", action="store_true",
+                   help="compare results of different datasets, presets or harness versions (with a warning)")
     c.set_defaults(handler=_cmd_compare)
 
     sm = sub.add_parser("submit", help="check a generator class and run the harness for the leaderboard")
@@ -262,25 +268,55 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="validate a results.json file")
     v.add_argument("results")
     v.add_argument("--no-dataset-check", action="store_true", help="skip regenerating the dataset to check its hash")
+    v.add_argument("--reproduce", action="store_true",
+                   help="re-run the same model, dataset, preset and seed and compare every metric within tolerance")
+    v.add_argument("--verbose", action="store_true", help="with --reproduce: list every metric, not only failures")
+    v.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_plugins(v)
     v.set_defaults(handler=_cmd_validate)
     return p
 
 
+def _on_sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    import os
+    import signal
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USER_ERROR
+    # SIGTERM (a scheduler's kill, `timeout`) unwinds like Ctrl-C: temporary files and folders are
+    # removed, an open MLflow run is marked FAILED
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
         rc = args.handler(args)
     except MRSBenchError as e:
         print(f"mrsbench {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: nothing was written", file=sys.stderr)
         return 130
+    except Exception as e:
+        if os.environ.get("MRSBENCH_DEBUG"):
+            raise
+        msg = str(e).splitlines()[0][:300] if str(e) else ""
+        print(f"mrsbench {args.command}: internal error: {type(e).__name__}: {msg} "
+              "(set MRSBENCH_DEBUG=1 for the traceback; please report it)", file=sys.stderr)
+        return 1
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
     return int(rc or 0)
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,7 +39,11 @@ def config_key(cfg: CohortConfig) -> str:
 
 
 def content_hash(cohort: Cohort) -> str:
-    """SHA-256 over every subject's id, site, edit labels and FID bytes (order-independent of caching)."""
+    """SHA-256 over every subject's id, site, edit labels and FID bytes (order-independent of caching).
+
+    Exact bytes: right for data read from files (identical on every machine), wrong as the identity
+    of a simulated cohort, whose last bits differ between CPUs and BLAS builds (see
+    :func:`dataset_identity`)."""
     h = hashlib.sha256()
     for s in cohort.scans:
         h.update(s.subject.encode())
@@ -47,6 +51,64 @@ def content_hash(cohort: Cohort) -> str:
         h.update(s.edit.tobytes())
         h.update(np.ascontiguousarray(s.fids).tobytes())
     return h.hexdigest()[:20]
+
+
+# Fingerprint windows (ppm): NAA 2.01, Glx 3.75, GABA 3.01, Cr 3.03, Cho 3.2, mI 3.55, water 4.68
+FINGERPRINT_PPM = ((1.9, 2.1), (2.2, 2.45), (2.9, 3.1), (3.1, 3.3), (3.5, 3.6), (3.65, 3.85), (4.4, 5.0))
+# Relative tolerance of the fingerprint comparison. Simulating simgaba-small on two machines (or with
+# 1 vs 2 BLAS threads) changes the FIDs by ~1e-15 relative; a different seed or a physics change
+# moves the fingerprint by > 1e-3. 1e-6 leaves nine orders of magnitude of margin on either side.
+FINGERPRINT_RTOL = 1e-6
+
+
+def fingerprint(cohort: Cohort) -> dict[str, str]:
+    """Numeric fingerprint of a cohort that survives last-bit floating-point differences.
+
+    Per subject: the number of ON and OFF transients, then for the mean ON and mean OFF spectrum
+    the integral of |spectrum| in each :data:`FINGERPRINT_PPM` window and the total energy
+    sum |fid|^2 over all transients (arbitrary units), as a string of numbers with 12 significant digits.
+    Compare two with :func:`fingerprint_mismatch`.
+    """
+    out = {}
+    for s in cohort.scans:
+        ax = s.axis
+        row = [float(len(s.on)), float(len(s.off))]
+        for fids in (s.on, s.off):
+            spec = np.abs(ax.to_spectrum(fids.mean(0)))
+            row += [float(spec[ax.window(a, b)].sum()) for a, b in FINGERPRINT_PPM]
+        row.append(float(np.sum(np.abs(s.fids) ** 2)))
+        out[s.subject] = " ".join(f"{v:.12g}" for v in row)  # one compact line per subject in JSON
+    return out
+
+
+def fingerprint_mismatch(a: dict, b: dict, rtol: float = FINGERPRINT_RTOL) -> str | None:
+    """None when two fingerprints agree within ``rtol`` (relative, entry by entry),
+    else a one-line description of the first difference."""
+    if set(a) != set(b):
+        extra, missing = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+        return f"subjects differ (only in the file: {extra[:3]}, only here: {missing[:3]})"
+    for subj in sorted(a):
+        try:
+            x, y = (np.asarray(v.split() if isinstance(v, str) else v, float) for v in (a[subj], b[subj]))
+        except (ValueError, AttributeError, TypeError):
+            return f"subject {subj}: fingerprint is not a list of numbers"
+        if x.shape != y.shape:
+            return f"subject {subj}: fingerprint length {len(x)} vs {len(y)}"
+        scale = np.maximum(np.maximum(np.abs(x), np.abs(y)), 1e-9 * max(np.max(np.abs(x)), 1e-300))
+        dev = np.abs(x - y) / scale
+        if np.any(dev > rtol):
+            return f"subject {subj}: data differ by {dev.max():.1e} relative (tolerance {rtol:g})"
+    return None
+
+
+def dataset_identity(cohort: Cohort, cfg: CohortConfig | None = None) -> str:
+    """The identity under which results are ranked together.
+
+    Simulated cohorts: ``sim-`` + the cache key of the generating configuration and code versions
+    (cohort, physics, spin table): identical on every machine, and different whenever the data could
+    differ by more than round-off. Folders of files: ``files-`` + the exact content hash of what was read.
+    """
+    return f"sim-{config_key(cfg)}" if cfg is not None else f"files-{content_hash(cohort)}"
 
 
 def _save(path: Path, cohort: Cohort, extras: dict) -> None:
@@ -75,14 +137,15 @@ def load_dataset(name: str | Path, seed: int | None = None, with_extras: bool = 
                  use_cache: bool = True):
     """A dataset by name (simulated and cached on first use) or a folder of NIfTI-MRS files.
 
-    The returned cohort's ``meta`` has ``dataset`` (name), ``content_hash`` and, when simulated,
-    ``config``. With ``with_extras`` also returns the noise-free spectra and drift traces.
+    The returned cohort's ``meta`` has ``dataset`` (name), ``identity`` (see :func:`dataset_identity`),
+    ``fingerprint``, ``content_hash`` (exact bytes, this machine only) and, when simulated, ``config``. With ``with_extras`` also returns the noise-free spectra and drift traces.
     """
     p = Path(name)
     if str(name) not in DATASETS and p.is_dir():
         from .io import read_folder
         cohort = read_folder(p)
-        cohort.meta.update(dataset=str(name), content_hash=content_hash(cohort))
+        cohort.meta.update(dataset=str(name), content_hash=content_hash(cohort), identity=dataset_identity(cohort),
+                           fingerprint=fingerprint(cohort))
         return (cohort, {}) if with_extras else cohort
     cfg = dataset_config(str(name), seed)
     from .physics.basis import cache_dir
@@ -97,7 +160,8 @@ def load_dataset(name: str | Path, seed: int | None = None, with_extras: bool = 
         cohort, extras = simulate_cohort(cfg, progress=progress)
         if use_cache:
             _save(path, cohort, extras)
-    cohort.meta.update(dataset=cfg.name, content_hash=content_hash(cohort), config=cfg.to_dict())
+    cohort.meta.update(dataset=cfg.name, content_hash=content_hash(cohort), identity=dataset_identity(cohort, cfg),
+                       fingerprint=fingerprint(cohort), config=cfg.to_dict())
     return (cohort, extras) if with_extras else cohort
 
 

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._files import atomic_path
+from contextlib import contextmanager, nullcontext
+
+from ._files import atomic_dir, atomic_path
 from .data import OFF, ON, Cohort, Scan
 from .errors import InputError
 
@@ -118,6 +120,20 @@ def _tqdm(it, desc, total=None, enabled=True):
     return tqdm(it, desc=desc, total=total, leave=False)
 
 
+@contextmanager
+def generator_call(model: str, method: str):
+    """Report any exception raised inside a generator's method as one line naming the generator
+    and the method (a plugin's bug is not mrsbench's traceback)."""
+    from .generator import GeneratorError
+    try:
+        yield
+    except GeneratorError:
+        raise
+    except Exception as e:
+        msg = str(e).splitlines()[0][:300] if str(e) else ""
+        raise GeneratorError(f"generator {model!r}: {method}() failed: {type(e).__name__}: {msg}") from e
+
+
 # --- the harness --------------------------------------------------------------------------
 
 def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed: int = 0, out: str | Path = "runs",
@@ -159,15 +175,19 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
             kwargs = dict(pr.generator_kwargs.get(model, {}))
             if model == "vae":
                 kwargs.setdefault("progress", progress)
-            gen = cls(**kwargs)
+            with generator_call(model, "__init__"):
+                gen = cls(**kwargs)
         else:
             gen = generator
-        gen.fit(train, seed=seed, val=val)
+        with generator_call(model, "fit"):
+            gen.fit(train, seed=seed, val=val)
 
     def sample(n, cond, s):
-        return validate_samples(gen.sample(n, condition=cond, seed=s), n, cohort.axis, model)
+        with generator_call(model, "sample"):
+            out = gen.sample(n, condition=cond, seed=s)
+        return validate_samples(out, n, cohort.axis, model)
 
-    with _Stage(timings, "reconstruction"):
+    with _Stage(timings, "reconstruction"), generator_call(model, "encode/decode"):
         metrics.update(_reconstruction(gen, test, cohort.axis))
     with _Stage(timings, "embedding"):
         emb, emb_fig = _embedding(gen, train, test, cohort.axis, pr, seed, sample, progress)
@@ -182,16 +202,15 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
 
     results = {
         "schema": SCHEMA, "run_id": run_id, "model": model, "dataset": cohort.meta.get("dataset", dataset),
-        "dataset_hash": cohort.meta.get("content_hash"), "preset": pr.to_dict(), "preset_name": pr.name,
+        "dataset_hash": cohort.meta.get("identity"), "dataset_fingerprint": cohort.meta.get("fingerprint"),
+        "preset": pr.to_dict(), "preset_name": pr.name,
         "seed": seed, "harness_version": HARNESS_VERSION, "package_versions": _versions(),
         "git_commit": _git_commit(), "split": sp.to_dict(), "wall_time_s": timings,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "metrics": {k: (None if v is None or (isinstance(v, float) and not np.isfinite(v)) else float(v))
                     for k, v in sorted(metrics.items())},
     }
-    figures = write_run(run_dir, results, emb_fig, spectra_fig, ba)
-    if track:
-        _mlflow(results, run_dir, figures, Path(out))
+    write_run(run_dir, results, emb_fig, spectra_fig, ba, Path(out) if track else None)
     return results, run_dir
 
 
@@ -361,15 +380,30 @@ def results_checksum(results: dict) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def write_run(run_dir: Path, results: dict, emb, spectra, ba) -> list[Path]:
-    """Figures, then results.json written atomically (temp file + rename) into a new run folder."""
-    run_dir.mkdir(parents=True, exist_ok=False)
-    figs = _figures(run_dir, results, emb, spectra, ba)
-    results["figures"] = [p.name for p in figs]
-    results["checksum"] = results_checksum(results)
-    with atomic_path(run_dir / "results.json", ".json") as tmp:
-        Path(tmp).write_text(json.dumps(results, indent=1, sort_keys=True))
-    return figs
+def write_run(run_dir: Path, results: dict, emb, spectra, ba, mlflow_root: Path | None = None) -> list[Path]:
+    """Figures and results.json (+ the MLflow run when ``mlflow_root`` is given), all or nothing.
+
+    Everything is written into a hidden temporary folder that is renamed to ``run_dir`` as the last
+    step, inside the MLflow run: an error or interrupt (Ctrl-C, SIGTERM) leaves no run folder and
+    an MLflow run marked FAILED, never a FINISHED run without its metrics."""
+    renamed = False
+    with (_mlflow_run(results, mlflow_root) if mlflow_root is not None else nullcontext()) as ml:
+        try:
+            with atomic_dir(run_dir) as tmp:
+                figs = _figures(tmp, results, emb, spectra, ba)
+                results["figures"] = [p.name for p in figs]
+                results["checksum"] = results_checksum(results)
+                with atomic_path(tmp / "results.json", ".json") as t:
+                    Path(t).write_text(json.dumps(results, indent=1, sort_keys=True))
+                if ml is not None:
+                    _mlflow_log(results, tmp, figs)
+            renamed = True
+        except BaseException:
+            if renamed:  # interrupted between the rename and the end of the MLflow run
+                import shutil
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+    return [run_dir / f for f in results["figures"]]
 
 
 def _figures(run_dir: Path, results, emb, spectra, ba) -> list[Path]:
@@ -417,7 +451,11 @@ def _figures(run_dir: Path, results, emb, spectra, ba) -> list[Path]:
     return out
 
 
-def _mlflow(results: dict, run_dir: Path, figures, out_root: Path) -> None:
+@contextmanager
+def _mlflow_run(results: dict, out_root: Path):
+    """An MLflow run for ``results`` (FAILED if the block raises). Tracking store: $MLFLOW_TRACKING_URI or
+    sqlite OUT/mlflow.db; artifacts of a new experiment in the local store go to OUT/mlartifacts
+    (not ./mlruns of the current folder)."""
     import logging
     import os
     import warnings
@@ -426,26 +464,47 @@ def _mlflow(results: dict, run_dir: Path, figures, out_root: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import mlflow
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(out_root / 'mlflow.db').resolve()}"
+    env_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    out_root = Path(out_root).resolve()
+    uri = env_uri or f"sqlite:///{out_root / 'mlflow.db'}"
+    out_root.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(f"mrsbench-{results['dataset']}-{results['preset_name']}")
-    with mlflow.start_run(run_name=results["run_id"]):
-        mlflow.log_params({"model": results["model"], "dataset": results["dataset"], "dataset_hash": results["dataset_hash"],
-                           "preset": results["preset_name"], "seed": results["seed"],
-                           "harness_version": results["harness_version"]})
-        mlflow.log_metrics({k: v for k, v in results["metrics"].items() if v is not None})
-        mlflow.log_metrics({f"wall_time_s.{k}": v for k, v in results["wall_time_s"].items()})
-        mlflow.log_artifact(str(run_dir / "results.json"))
-        for f in figures:
-            mlflow.log_artifact(str(f))
-        # one nested run per short-scan size n, so application/quantification can be compared across n
-        for n in results["preset"]["n_values"]:
-            with mlflow.start_run(run_name=f"{results['run_id']}-n{n}", nested=True):
-                mlflow.log_params({"model": results["model"], "n": n})
-                pref = f"application.n{n}."
-                mlflow.log_metrics({k[len(pref):]: v for k, v in results["metrics"].items()
-                                    if k.startswith(pref) and v is not None})
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: restore the user's setting, or a
+    # later run in this process (another --out) would log into this run's store
+    if env_uri is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = env_uri
+    name = f"mrsbench-{results['dataset']}-{results['preset_name']}"
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is None:
+        art = None if env_uri and not env_uri.startswith(("sqlite:", "file:")) else (out_root / "mlartifacts").as_uri()
+        exp_id = mlflow.create_experiment(name, artifact_location=art)
+    else:
+        exp_id = exp.experiment_id
     results["mlflow_tracking_uri"] = uri
+    with mlflow.start_run(run_name=results["run_id"], experiment_id=exp_id) as active:
+        yield active
+
+
+def _mlflow_log(results: dict, run_dir: Path, figures) -> None:
+    """Params, metrics, results.json and figures into the active MLflow run, one nested run per n."""
+    import mlflow
+    mlflow.log_params({"model": results["model"], "dataset": results["dataset"], "dataset_hash": results["dataset_hash"],
+                       "preset": results["preset_name"], "seed": results["seed"],
+                       "harness_version": results["harness_version"]})
+    mlflow.log_metrics({k: v for k, v in results["metrics"].items() if v is not None})
+    mlflow.log_metrics({f"wall_time_s.{k}": v for k, v in results["wall_time_s"].items()})
+    mlflow.log_artifact(str(run_dir / "results.json"))
+    for f in figures:
+        mlflow.log_artifact(str(f))
+    # one nested run per short-scan size n, so application/quantification can be compared across n
+    for n in results["preset"]["n_values"]:
+        with mlflow.start_run(run_name=f"{results['run_id']}-n{n}", nested=True):
+            mlflow.log_params({"model": results["model"], "n": n})
+            pref = f"application.n{n}."
+            mlflow.log_metrics({k[len(pref):]: v for k, v in results["metrics"].items()
+                                if k.startswith(pref) and v is not None})
 
 
 HEADLINE = [("reconstruction.nmse_1.8-4.2ppm", "lower"), ("embedding.precision", "higher"),

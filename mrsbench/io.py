@@ -113,7 +113,11 @@ def read_nifti_mrs(path: str | Path, expected_axis: SpectralAxis | None = None, 
     if shape[e_dim] != 2:
         raise InputError(src, f"DIM_EDIT has {shape[e_dim]} conditions; MEGA-PRESS needs exactly 2 (ON and OFF)")
 
-    data = np.asarray(img[:])  # nifti_mrs applies its conjugation convention here
+    try:
+        data = np.asarray(img[:])  # nifti_mrs applies its conjugation convention here
+    except Exception as e:  # truncated or corrupt image data (gzip EOF, short file)
+        raise InputError(src, f"cannot read the image data (truncated or corrupt file?): {type(e).__name__}: "
+                         f"{str(e)[:200]}") from None
     data = data.reshape(shape)[0, 0, 0]  # (points, *higher)
     # move to (points, dyn, edit)
     d_dim = 4 + tags.index("DIM_DYN") if "DIM_DYN" in tags else None

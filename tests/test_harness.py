@@ -52,17 +52,15 @@ def test_end_to_end(runs, model):
 
 
 def test_mlflow_has_runs(runs):
-    import mlflow
+    from test_robustness import _mlflow_runs
     out, res = runs
-    mlflow.set_tracking_uri(f"sqlite:///{(out / 'mlflow.db').resolve()}")
-    df = mlflow.search_runs(search_all_experiments=True)
-    parents = df[df["tags.mlflow.parentRunId"].isna()] if "tags.mlflow.parentRunId" in df.columns else df
+    parents = [r for r in _mlflow_runs((out / "mlflow.db").resolve()) if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) >= 3
-    assert set(parents["params.model"]) >= {"vae", "pca", "physics"}
-    assert "metrics.embedding.mmd2" in df.columns
-    nested = df[df["tags.mlflow.parentRunId"].notna()]
-    assert len(nested) >= 3 and set(nested["params.n"]) == {"20"}
-    assert "metrics.augmented.shape_score" in df.columns
+    assert {r.data.params["model"] for r in parents} >= {"vae", "pca", "physics"}
+    assert all("embedding.mmd2" in r.data.metrics for r in parents)
+    nested = [r for r in _mlflow_runs((out / "mlflow.db").resolve()) if "mlflow.parentRunId" in r.data.tags]
+    assert len(nested) >= 3 and {r.data.params["n"] for r in nested} == {"20"}
+    assert all("augmented.shape_score" in r.data.metrics for r in nested)
 
 
 class NoiseGen(Generator):
