@@ -24,7 +24,7 @@ from ._files import atomic_dir, atomic_path
 from .data import OFF, ON, Cohort, Scan
 from .errors import InputError
 
-HARNESS_VERSION = "1.3"   # bump whenever the protocol (presets, metrics, splits, quantifier) changes
+HARNESS_VERSION = "1.4"   # bump whenever the protocol (presets, metrics, splits, quantifier) changes; 1.4: LCM fits converge (sigma^2, variable projection, 2 starts)
 SCHEMA = "mrsbench.results/1"
 
 
@@ -342,6 +342,13 @@ def _quantification(records, test: Cohort, axis):
            "cho_cr": lr["tCho"], "mi_cr": lr["mI"]}
     idx = {k: np.arange(len(procs))[i::3] for i, k in enumerate(kinds)}
     out = {}
+    # LCM fit health per kind of scan: OFF fits that did not converge, or whose metabolite line shape
+    # ended at a bound of its range (flags of the fit, see LCMFitter)
+    bound = q.off.shape_at_bound(ro)[:, 0]
+    for kind in kinds:
+        out[f"quantification.lcm.not_converged_rate.{kind}"] = float(np.mean(~ro.converged[idx[kind]]))
+        out[f"quantification.lcm.shape_at_bound_rate.{kind}"] = float(np.mean(bound[idx[kind]]))
+    out["quantification.lcm.iterations_median"] = float(np.median(ro.iterations))
     gt = test.ground_truth
     truth = None
     if gt is not None and {"GABA", "MM3co", "Cr", "PCr"} <= set(gt.columns):

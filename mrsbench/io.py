@@ -182,7 +182,7 @@ def read_nifti_mrs(path: str | Path, expected_axis: SpectralAxis | None = None, 
 
 
 def write_nifti_mrs(scan: Scan, path: str | Path, echo_time_s: float | None = 0.068) -> Path:
-    """Write ``scan`` as NIfTI-MRS (complex128, lossless) atomically; returns the path.
+    """Write ``scan`` as NIfTI-MRS (complex128) atomically, receiver at 4.65 ppm; returns the path.
 
     Requires equal ON and OFF counts (they share DIM_DYN). The file holds the subject and site
     in a user-defined ``mrsbench`` header field.
@@ -192,6 +192,13 @@ def write_nifti_mrs(scan: Scan, path: str | Path, echo_time_s: float | None = 0.
 
     path = Path(path)
     on, off = scan.on, scan.off
+    # written with the receiver at the ecosystem's 4.65 ppm (FSL-MRS, spec2nii and the NIfTI-MRS tools
+    # assume it; formats.md): a scan referenced elsewhere (simgaba: 4.68 ppm, the Big GABA Philips
+    # centre) is re-referenced, nu' = nu + (centre - 4.65) f0, so every peak stays at its true ppm
+    shift_hz = (scan.axis.centre_ppm - NIFTI_DEFAULT_CENTRE_PPM) * scan.axis.f0_mhz
+    if shift_hz:
+        rot = np.exp(2j * np.pi * shift_hz * scan.axis.time)
+        on, off = on * rot, off * rot
     if on.shape[0] != off.shape[0]:
         raise InputError(path, f"{on.shape[0]} ON vs {off.shape[0]} OFF transients: NIfTI-MRS DIM_DYN needs equal counts")
     data = np.stack([on.T, off.T], axis=-1)[None, None, None]  # (1,1,1,points,dyn,2)
@@ -200,7 +207,7 @@ def write_nifti_mrs(scan: Scan, path: str | Path, echo_time_s: float | None = 0.
     hdr.set_dim_info(1, "DIM_EDIT", info="MEGA edit condition", hdr={"EditCondition": ["ON", "OFF"]})
     hdr.set_standard_def("EditPulse", {"ON": {"PulseOffset": EDIT_PULSE_PPM["ON"]},
                                         "OFF": {"PulseOffset": EDIT_PULSE_PPM["OFF"]}})
-    hdr.set_standard_def("SpecFreqChemShift", float(scan.axis.centre_ppm))
+    hdr.set_standard_def("SpecFreqChemShift", NIFTI_DEFAULT_CENTRE_PPM)
     if echo_time_s is not None:
         hdr.set_standard_def("EchoTime", float(echo_time_s))
     hdr.set_user_def("mrsbench", {"subject": scan.subject, "site": scan.site}, "mrsbench subject and site ids")

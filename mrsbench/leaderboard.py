@@ -38,7 +38,9 @@ def direction_of(metric: str):
         if k == metric:
             return d
     last = metric.split(".")[-1]
-    if any(t in metric for t in ("mse", "mape", "nmse", "mmd2", "frechet", "linewidth", "bias")):
+    if metric.endswith("iterations_median"):
+        return None
+    if any(t in metric for t in ("mse", "mape", "nmse", "mmd2", "frechet", "linewidth", "bias", "_rate")):
         return "lower" if "bias" not in metric else 0.0
     if last in ("snr", "shape_score", "precision", "recall", "density", "coverage", "umap_kde_overlap", "r"):
         return "higher"

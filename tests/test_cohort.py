@@ -161,8 +161,9 @@ def test_simulate_files_load_back(tmp_path):
     write_dataset(cohort, extras, tmp_path)
     back = read_folder(tmp_path)
     assert back.subjects == cohort.subjects
-    for a, b in zip(cohort.scans, back.scans):
-        np.testing.assert_array_equal(a.fids, b.fids)
+    for a, b in zip(cohort.scans, back.scans):  # re-referenced from 4.68 to 4.65 ppm on writing
+        np.testing.assert_allclose(b.fids * np.exp(-2j * np.pi * 0.03 * a.axis.f0_mhz * a.axis.time), a.fids,
+                                   rtol=0, atol=1e-12 * np.abs(a.fids).max())
         np.testing.assert_array_equal(a.edit, b.edit)
         assert b.site == a.site
     img = NIFTI_MRS(str(tmp_path / "sub-001.nii.gz"))
@@ -184,4 +185,32 @@ def test_user_folder_loads_as_dataset(tmp_path):
     write_dataset(cohort, extras, tmp_path)
     c = load_dataset(tmp_path, progress=False)
     assert c.subjects == cohort.subjects and c.ground_truth is None
-    assert c.meta["content_hash"] == content_hash(cohort)  # lossless through NIfTI-MRS
+    # through NIfTI-MRS with the receiver at 4.65 ppm: the same signal, re-referenced from 4.68 ppm
+    for a, b in zip(cohort.scans, c.scans):
+        assert b.axis.centre_ppm == 4.65 and a.axis.centre_ppm == 4.68
+        back = b.fids * np.exp(-2j * np.pi * 0.03 * a.axis.f0_mhz * a.axis.time)
+        np.testing.assert_allclose(back, a.fids, rtol=0, atol=1e-12 * np.abs(a.fids).max())
+        np.testing.assert_array_equal(b.edit, a.edit)
+    assert c.meta["identity"] == f"files-{c.meta['content_hash']}"
+
+
+def test_nifti_peaks_at_true_ppm_in_the_4_65_convention(tmp_path):
+    """A file mrsbench writes, read as FSL-MRS/spec2nii users read it (nifti_mrs data, receiver assumed
+    at 4.65 ppm, axis built here independently): NAA and Cr sit at their true ppm."""
+    from nifti_mrs.nifti_mrs import NIFTI_MRS
+    from mrsbench.io import write_nifti_mrs
+    from mrsbench.data import Scan
+    cfg = replace(CohortConfig(), n_sites=1, subjects_per_site=1, n_pairs=16)
+    cohort, extras = simulate_cohort(cfg)
+    clean = extras["clean"][0]  # noise-free ON, OFF of the subject (no frequency offset or drift)
+    scan = Scan.from_on_off(np.repeat(clean[:1], 2, 0), np.repeat(clean[1:], 2, 0), cohort.axis)
+    p = write_nifti_mrs(scan, tmp_path / "s.nii.gz")
+    img = NIFTI_MRS(str(p))
+    data = np.asarray(img[:])[0, 0, 0]  # (points, dyn, edit)
+    off = data[:, :, list(img.hdr_ext["dim_6_header"]["EditCondition"]).index("OFF")].mean(1)
+    n, bw, f0 = len(off), img.spectralwidth, img.spectrometer_frequency[0]
+    ppm = (np.arange(n) - n // 2) * bw / n / f0 + 4.65
+    spec = np.abs(np.fft.fftshift(np.fft.fft(off)))
+    for lo, hi, true in ((1.9, 2.1, 2.008), (2.95, 3.1, 3.027)):
+        w = (ppm > lo) & (ppm < hi)
+        assert ppm[w][np.argmax(spec[w])] == pytest.approx(true, abs=0.01)

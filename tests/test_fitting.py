@@ -216,6 +216,12 @@ def test_quantify_cli_table(tmp_path, capsys):
     assert df.flag.notna().all() and (df.flag != "").all()
     # a NaN estimate never appears without a flag
     assert not (df.estimate.isna() & (df.flag == "ok")).any()
+    lcm = df[df.method == "lcm"]
+    assert np.isfinite(lcm[lcm.estimate > 0].fit_error_percent).all()
+    # combined rows are flagged from their own CRLB, not from a component's
+    for m in ("GABA+", "Glx", "tNAA", "tCho", "tCr"):
+        row = lcm[lcm.metabolite == m].iloc[0]
+        assert ("crlb>" in row.flag) == (row.crlb_percent > 50), m
 
 
 def test_recovery_simgaba_small():
@@ -251,11 +257,56 @@ def test_noise_free_validation_spectra_recover_the_signal_truth():
     assert r("GABA", conc) < 0.97  # the T2-jitter cap (about 0.95)
 
 
-def test_recovery_validation_set():
+@pytest.fixture(scope="module")
+def validation():
+    from mrsbench.fitting.validation import processed_spectra, validation_cohort
+    cohort = validation_cohort()
+    return cohort, processed_spectra(cohort)
+
+
+def test_lcm_converges_to_the_best_of_random_restarts(validation):
+    """48 validation OFF spectra: the final cost is within 0.1% of the best of 10 random restarts for
+    >= 95% of them (the former sigma parameterisation, 10 fixed iterations and one start: 31%, with 16
+    fits stuck at sigma = 0), every fit reports convergence and no Gaussian sigma is stuck at 0."""
+    from mrsbench.fitting.quantify import Quantifier
+    cohort, (off, _) = validation
+    fitter = Quantifier(cohort.axis).off
+    res = fitter.fit(off)
+    cost = lambda r: np.sum(np.abs(r.data - r.fit) ** 2, 1)
+    c0, best = cost(res), cost(res)
+    rng = np.random.default_rng(2024)
+    G = fitter.G
+    for _ in range(10):
+        init = {"gamma": rng.uniform(0, np.pi * 10, (len(off), G)), "sigma": rng.uniform(0, 60, (len(off), G)),
+                "eps": rng.uniform(-2 * np.pi * 3, 2 * np.pi * 3, (len(off), G))}
+        best = np.minimum(best, cost(fitter.fit(off, init=init)))
+    frac = np.mean(c0 <= best * 1.001)
+    print(f"within 0.1% of the best of 10 restarts: {frac:.3f}; iterations median {np.median(res.iterations)}")
+    assert frac >= 0.95
+    assert res.converged.all() and (res.iterations > 0).all()
+    assert (res.params["sigma"][:, 0] > 1.0).all()  # metabolite Gaussian never trapped at 0
+
+
+def test_lcm_leaves_sigma_zero(basis):
+    """Started exactly at sigma = 0 (where exp(-sigma^2 t^2) has zero derivative in sigma), the fit still
+    finds the true Gaussian width: the Gaussian is fitted as s = sigma^2."""
+    names = ["NAA", "Cr", "PCr", "GPC", "mI", "Glu"]
+    amps = np.array([10.0, 5.0, 3.0, 1.5, 6.0, 8.0])
+    spec = _synth(basis, names, amps, lw_hz=3.0, gauss=20.0, shift_hz=0.5, phi0=0.1)
+    fitter = LCMFitter(basis.fids(AX, "off", names), names, [0] * len(names), AX, LCMConfig(precision="double"))
+    res = fitter.fit(spec[None], init={"gamma": [[np.pi * 3.0]], "sigma": [[0.0]], "eps": [[0.0]]})
+    assert res.params["sigma"][0, 0] == pytest.approx(20.0, rel=0.02)
+    assert res.converged[0] and np.all(np.abs(res.amplitudes[0] - amps) / amps < 0.02)
+    capped = LCMFitter(basis.fids(AX, "off", names), names, [0] * len(names), AX, LCMConfig(iterations=1)).fit(spec[None])
+    assert not capped.converged[0] and all("not_converged" in f for f in capped.flags[0])
+
+
+def test_recovery_validation_set(validation):
     """48 full scans whose concentrations span the published ranges uniformly (own seed): the issue's
     targets against the simulated signal amplitudes (conc * exp(-TE/T2), each subject's own T2)."""
-    from mrsbench.fitting.validation import recovery, validation_cohort
-    rep = recovery(validation_cohort())
+    from mrsbench.fitting.validation import recovery
+    cohort, spectra = validation
+    rep = recovery(cohort, spectra=spectra)
     for k, v in rep.items():
         print("validation", k, {a: round(b, 3) for a, b in v.items()})
     for name in ("lcm.tNAA", "lcm.tCho", "lcm.mI"):
@@ -268,6 +319,10 @@ def test_recovery_validation_set():
     assert rep["conc:lcm.GABA"]["r"] >= 0.85 and rep["conc:gannet_gabaglx.GABA+"]["r"] >= 0.85
     for name in ("conc:lcm.tNAA", "conc:lcm.tCho", "conc:lcm.mI"):
         assert rep[name]["r"] >= 0.95, name
+    # OFF fit: GABA/tCr from the OFF spectrum alone (0.65 before the fit converged), unbiased OFF ratios
+    assert rep["lcm_off.GABA"]["r"] >= 0.9
+    for name in ("lcm.tNAA", "lcm.tCho", "lcm.mI", "lcm_off.Glx"):
+        assert abs(rep[name]["bias"]) <= 3 and rep[name]["r"] >= 0.97, name
 
 
 def test_design_matches_direct_formula_unsorted_groups_and_blocks(basis):
@@ -283,7 +338,7 @@ def test_design_matches_direct_formula_unsorted_groups_and_blocks(basis):
     Bn = lcm._CPU_BLOCK + 5
     th = {"gamma": rng.uniform(5, 40, (Bn, 3)), "sigma": rng.uniform(0, 30, (Bn, 3)), "eps": rng.uniform(-30, 30, (Bn, 3)),
           "phi0": rng.uniform(-1, 1, Bn), "phi1": rng.uniform(-1e-3, 1e-3, Bn)}
-    A, _ = fitter._design({k: torch.as_tensor(v) for k, v in th.items()})
+    A, _ = fitter._design({**{k: torch.as_tensor(v) for k, v in th.items()}, "sigma2": torch.as_tensor(th["sigma"] ** 2)})
     t, fids = AX.time, basis.fids(AX, "off", names)
     nu = 2 * np.pi * AX.hz[fitter.win]
     for b in (0, Bn - 1):
@@ -291,3 +346,37 @@ def test_design_matches_direct_formula_unsorted_groups_and_blocks(basis):
             ls = np.exp(-(th["gamma"][b, g] + th["sigma"][b, g] ** 2 * t) * t - 1j * th["eps"][b, g] * t)
             col = AX.to_spectrum(fids[l] * ls)[fitter.win] * np.exp(1j * (th["phi0"][b] + th["phi1"][b] * nu))
             assert np.allclose(A[b, :, l].numpy(), col, rtol=1e-9, atol=1e-9 * np.abs(col).max())
+
+
+def test_external_spectrum_quantified_stably(shared_dir):
+    """The challenge's external ground truth (not simulated by mrsbench) as 40 + 40 transients with
+    +-2 Hz jitter and noise at an averaged NAA SNR of ~200: three noise realisations give tNAA/tCr
+    within 3% of each other (was 1.55-1.97, a 21% spread, when OFF fits stopped early); tCho/tCr and
+    Glx/tCr, whose CRLBs at this SNR are a few percent, within 5%. All fits converge."""
+    from mrsbench.data import Scan
+    from mrsbench.fitting.quantify import Quantifier, lcm_ratios
+    from mrsbench.processing import process
+    d = shared_dir / "data" / "edited_mrs_challenge_sample"
+    fids = np.load(d / "ground_truth_fids.npy")[0]  # (N, 2): OFF, ON
+    ax = SpectralAxis(sw_hz=2000.0, f0_mhz=127.731, n_points=2048, centre_ppm=3.0 - 2000.0 / (2 * 2048 * 127.731))
+    peak = np.abs(ax.to_spectrum(fids[:, 0])[ax.window(1.9, 2.1)]).max()
+    n = 40
+    sig = peak / 200 * np.sqrt(n / ax.n_points / 2)
+    q = Quantifier(ax)
+    est = []
+    for seed in (10, 11, 12):
+        rng = np.random.default_rng(seed)
+
+        def transients(f):
+            x = f[None] * np.exp(2j * np.pi * rng.uniform(-2, 2, (n, 1)) * ax.time[None])
+            return x + sig * (rng.standard_normal(x.shape) + 1j * rng.standard_normal(x.shape))
+
+        p = process(Scan.from_on_off(transients(fids[:, 1]), transients(fids[:, 0]), ax)).spectra()
+        ro, rd = q.fit(p["off"][None], p["diff"][None])
+        assert ro.converged.all()
+        r = lcm_ratios(ro, rd)
+        est.append([r["tNAA"][0], r["tCho"][0], r["Glx_off"][0]])
+    est = np.array(est)
+    spread = (est.max(0) - est.min(0)) / est.mean(0)
+    print("external spectrum, spread of tNAA, tCho, Glx (OFF) /tCr over noise realisations:", np.round(spread, 4))
+    assert spread[0] < 0.03 and spread[1] < 0.05 and spread[2] < 0.05

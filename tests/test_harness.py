@@ -23,8 +23,10 @@ def _check(results, run_dir):
               "embedding.classifier_auc", "embedding.frechet", "embedding.memorisation_ratio",
               "embedding.umap_kde_overlap", "application.n20.augmented.snr", "application.n20.subset.shape_score",
               "application.noise_ratio", "quantification.gaba_cr.mape.augmented",
-              "quantification.gaba_cr.truth_mape.augmented"):
+              "quantification.gaba_cr.truth_mape.augmented", "quantification.lcm.not_converged_rate.augmented",
+              "quantification.lcm.shape_at_bound_rate.full"):
         assert k in doc["metrics"], k
+    assert doc["metrics"]["quantification.lcm.not_converged_rate.full"] == 0.0
     for f in ("umap.png", "spectra.png", "bland_altman.png"):
         assert (run_dir / f).stat().st_size > 1000
     assert set(doc["split"]["test"]).isdisjoint(doc["split"]["train"])

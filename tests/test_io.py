@@ -19,7 +19,7 @@ def _gen(data, tags, dwell=5e-4, f0=127.75, hdr=None, centre=None):
 
 
 def test_round_trip_lossless(tmp_path):
-    s = make_scan(5, subject="sub-01", site="philips1")
+    s = make_scan(5, subject="sub-01", site="philips1", axis=SpectralAxis(centre_ppm=4.65))
     p = write_nifti_mrs(s, tmp_path / "sub-01.nii.gz")
     r = read_nifti_mrs(p)
     np.testing.assert_array_equal(r.fids, s.fids)  # bit-exact
@@ -28,9 +28,23 @@ def test_round_trip_lossless(tmp_path):
     assert r.meta["edit_order"] == "EditCondition header"
 
 
+def test_round_trip_re_references_to_4_65(tmp_path):
+    """A scan referenced at 4.68 ppm is written with the receiver at 4.65 ppm (the ecosystem's) and
+    reads back with its peaks at the same ppm."""
+    s = make_scan(5)
+    assert s.axis.centre_ppm == 4.68
+    r = read_nifti_mrs(write_nifti_mrs(s, tmp_path / "x.nii.gz"))
+    assert r.axis.centre_ppm == 4.65
+    peak = lambda sc: sc.axis.ppm[np.argmax(np.abs(sc.axis.to_spectrum(sc.off.mean(0))))]
+    pt = s.axis.sw_hz / s.axis.n_points / s.axis.f0_mhz  # one spectral point (ppm): the grids differ by 3.9 points
+    assert peak(r) == pytest.approx(peak(s), abs=pt) and peak(r) == pytest.approx(2.008, abs=pt)
+    back = r.fids * np.exp(-2j * np.pi * 0.03 * s.axis.f0_mhz * s.axis.time)
+    np.testing.assert_allclose(back, s.fids, rtol=0, atol=1e-12)
+
+
 def test_written_file_is_standard_nifti_mrs(tmp_path):
     from nifti_mrs.nifti_mrs import NIFTI_MRS
-    s = make_scan(3)
+    s = make_scan(3, axis=SpectralAxis(centre_ppm=4.65))
     p = write_nifti_mrs(s, tmp_path / "a.nii.gz")
     img = NIFTI_MRS(str(p))
     assert img.shape == (1, 1, 1, 2048, 3, 2)

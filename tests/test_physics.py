@@ -179,16 +179,43 @@ def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
     assert set(b2.lines) == {"Cr"}
 
 
-def test_fsl_json_written(tmp_path, basis):
+def _read_like_fsl_mrs(path):
+    """A basis file read the way FSL-MRS reads it (fsl_io.py: conjugate back; receiver at 4.65 ppm for
+    1H whatever the file says): (ppm axis ascending, spectrum), written independently of mrsbench.axis."""
+    b = json.loads(path.read_text())["basis"]
+    fid = (np.array(b["basis_re"]) + 1j * np.array(b["basis_im"])).conj()
+    n, bw = len(fid), 1.0 / b["basis_dwell"]
+    hz = (np.arange(n) - n // 2) * bw / n
+    return hz / b["basis_centre"] + 4.65, np.fft.fftshift(np.fft.fft(fid))
+
+
+def _peak(ppm, spec, lo, hi):
+    w = (ppm > lo) & (ppm < hi)
+    return ppm[w][np.argmax(spec.real[w])]
+
+
+def test_fsl_json_in_fsl_mrs_convention(tmp_path, basis):
     paths = basis.write_fsl(tmp_path, lw_hz=2.0)
     doc = json.loads((tmp_path / "edit_on" / "GABA.json").read_text())
     b = doc["basis"]
-    assert b["basis_name"] == "GABA" and b["basis_dwell"] == pytest.approx(5e-4)
+    assert b["basis_name"] == "GABA" and b["basis_dwell"] == pytest.approx(5e-4) and b["basis_nucleus"] == "1H"
     assert b["basis_centre"] == pytest.approx(127.75) and len(b["basis_re"]) == 2048
-    assert (tmp_path / "edit_off" / "MM09.json").exists() and (tmp_path / "edit_diff" / "MM3co.json").exists()
-    fid = np.array(b["basis_re"]) + 1j * np.array(b["basis_im"])
-    np.testing.assert_allclose(fid, basis.fids(AX, "on", ["GABA"], lw_hz=2.0)[0])
-    assert len(paths) == 3 * len(basis.names)
+    ppm, naa = _read_like_fsl_mrs(tmp_path / "edit_off" / "NAA.json")
+    assert _peak(ppm, naa, 1.5, 2.5) == pytest.approx(2.008, abs=0.01)
+    assert _peak(ppm, naa, 5.0, 9.0) < 7.0 or np.abs(naa[(ppm > 7.2) & (ppm < 7.5)]).max() < 0.05 * np.abs(naa).max()
+    ppm, cr = _read_like_fsl_mrs(tmp_path / "edit_off" / "Cr.json")
+    assert _peak(ppm, cr, 2.8, 3.2) == pytest.approx(3.027, abs=0.01)
+    _, on = _read_like_fsl_mrs(tmp_path / "edit_on" / "GABA.json")
+    _, off = _read_like_fsl_mrs(tmp_path / "edit_off" / "GABA.json")
+    d = (on - off).real
+    w = (ppm > 2.8) & (ppm < 3.25)
+    centre = np.sum(ppm[w] * np.clip(d[w], 0, None)) / np.sum(np.clip(d[w], 0, None))
+    assert centre == pytest.approx(3.01, abs=0.02)
+    # no empty files: MM3co exists where it has signal (ON, DIFF) and nowhere else
+    assert (tmp_path / "edit_diff" / "MM3co.json").exists() and not (tmp_path / "edit_off" / "MM3co.json").exists()
+    for p in paths:
+        bb = json.loads(p.read_text())["basis"]
+        assert np.abs(np.array(bb["basis_re"]) + 1j * np.array(bb["basis_im"])).max() > 0, p
 
 
 def test_basis_rejects_other_field(basis):

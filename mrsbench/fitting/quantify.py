@@ -109,7 +109,9 @@ def quantify_table(off_spec: np.ndarray, diff_spec: np.ndarray, axis: SpectralAx
 
     ``estimate`` is the fitted amplitude (LCM: T2-weighted concentration-like units; Gannet: area),
     ``ratio_tcr`` the ratio to tCr of the same method, ``crlb_percent`` the relative Cramer-Rao
-    bound (Gannet: from the fit covariance), ``flag`` ok / at_bound / crlb>X% / nonfinite."""
+    bound (Gannet: from the fit covariance), ``flag`` ok / at_bound / crlb>X% / nonfinite /
+    shape_at_bound / not_converged, ``fit_error_percent`` (LCM: RMS residual in the component's own
+    region relative to its fitted peak, see :meth:`LCMFitter.fit_error_percent`; Gannet: its FitErr)."""
     import pandas as pd
 
     from .gannet import gannet_fits
@@ -123,28 +125,34 @@ def quantify_table(off_spec: np.ndarray, diff_spec: np.ndarray, axis: SpectralAx
         return res.amplitudes[0, k], res.crlb[0, k], res.flags[0][k]
 
     tcr = get(ro, "Cr")[0] + get(ro, "PCr")[0]
+    combos_off = {"tNAA": ("NAA", "NAAG"), "tCho": ("GPC", "PCh"), "tCr": ("Cr", "PCr")}
+    combos_diff = {"GABA+": ("GABA", "MM3co"), "Glx": ("Glu", "Gln")}
+    fe_off = q.off.fit_error_percent(ro, combos_off)
+    fe_diff = q.diff.fit_error_percent(rd, {k: v for k, v in combos_diff.items() if all(n in rd.names for n in v)}) \
+        if q.mm3co == "free" else q.diff.fit_error_percent(rd, {"Glx": ("Glu", "Gln")})
     for name in ro.names:
         a, sd, fl = get(ro, name)
-        rows.append(_row(name, "lcm", "off", a, tcr, sd, fl))
+        rows.append(_row(name, "lcm", "off", a, tcr, sd, fl, fe_off[name][0]))
     for name in ("GABA", "MM3co"):
         a, sd, fl = get(rd, name)
-        rows.append(_row(name, "lcm", "diff", a, tcr, sd, fl))
+        rows.append(_row(name, "lcm", "diff", a, tcr, sd, fl, fe_diff.get(name, [np.nan])[0]))
 
-    def combo(res, names, label, spectrum):
+    def combo(res, names, label, spectrum, fe):
         vals = [get(res, n) for n in names]
         a = sum(v[0] for v in vals)
         sd = float(np.sqrt(sum(v[1] ** 2 for v in vals)))
-        fl = "ok" if all(v[2] in ("ok",) for v in vals) else "|".join(sorted({v[2] for v in vals if v[2] != "ok"}))
+        # a combined row is flagged from its own CRLB; of its components' flags only the fit-level
+        # ones carry over (a small, uncertain MM3co does not make GABA+ uncertain)
+        inherited = sorted({f for v in vals for f in v[2].split("|") if f in ("nonfinite", "shape_at_bound",
+                                                                              "not_converged")})
         pc = 100 * sd / a if a > 0 else np.inf
-        if fl == "ok" and pc > crlb_flag:
-            fl = f"crlb>{crlb_flag:g}%"
-        rows.append(_row(label, "lcm", spectrum, a, tcr, sd, fl))
+        fl = inherited + ([f"crlb>{crlb_flag:g}%"] if pc > crlb_flag else [])
+        rows.append(_row(label, "lcm", spectrum, a, tcr, sd, "|".join(fl) or "ok", fe))
 
-    combo(rd, ("GABA", "MM3co"), "GABA+", "diff")
-    combo(rd, ("Glu", "Gln"), "Glx", "diff")
-    combo(ro, ("NAA", "NAAG"), "tNAA", "off")
-    combo(ro, ("GPC", "PCh"), "tCho", "off")
-    combo(ro, ("Cr", "PCr"), "tCr", "off")
+    for label, names in combos_diff.items():
+        combo(rd, names, label, "diff", fe_diff.get(label, [np.nan])[0])
+    for label, names in combos_off.items():
+        combo(ro, names, label, "off", fe_off[label][0])
     gf = gannet_fits(off_spec[None], diff_spec[None], axis)
     g, gg, cr = gf["gaba"], gf["gabaglx"], gf["cr"]
     c_area = cr["area"][0]

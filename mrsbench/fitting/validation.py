@@ -40,23 +40,31 @@ def true_ratios(gt, kind: str = "signal") -> dict:
             "tNAA": (a("NAA") + a("NAAG")) / tcr, "tCho": (a("GPC") + a("PCh")) / tcr, "mI": a("mI") / tcr}
 
 
-def recovery(cohort: Cohort, quantifier: Quantifier | None = None) -> dict:
-    """Pearson r and median absolute percentage error (after a single global scale: Gannet areas are in
-    signal units, not basis units) of estimated vs true ratios, keyed ``method.metabolite`` against the
-    signal truth and ``conc:method.metabolite`` against the concentration truth (see :func:`true_ratios`),
-    plus ``agreement.GABA+`` (LCM vs Gannet-style GABA+/tCr: r and mean bias in percent)."""
+def processed_spectra(cohort: Cohort) -> tuple[np.ndarray, np.ndarray]:
+    """OFF and DIFF spectra (B, N) of every scan, processed as the harness does."""
     ps = [process(s) for s in cohort.scans]
-    off = np.stack([p.spectra()["off"] for p in ps])
-    diff = np.stack([p.spectra()["diff"] for p in ps])
+    return np.stack([p.spectra()["off"] for p in ps]), np.stack([p.spectra()["diff"] for p in ps])
+
+
+def recovery(cohort: Cohort, quantifier: Quantifier | None = None, spectra=None) -> dict:
+    """Pearson r, median absolute percentage error (after a single global scale: Gannet areas are in
+    signal units, not basis units) and mean bias in percent (no scaling: meaningful for the LCM, whose
+    ratios are in the truth's units) of estimated vs true ratios, keyed ``method.metabolite`` against the
+    signal truth and ``conc:method.metabolite`` against the concentration truth (see :func:`true_ratios`);
+    ``lcm_off.*`` are ratios from the OFF fit alone; plus ``agreement.GABA+`` (LCM vs Gannet-style
+    GABA+/tCr: r and mean bias in percent). ``spectra``: (off, diff) already processed."""
+    off, diff = spectra if spectra is not None else processed_spectra(cohort)
     q = quantifier or Quantifier(cohort.axis)
     ro, rd = q.fit(off, diff)
     lcm = lcm_ratios(ro, rd)
+    amp = lambda n: ro.amplitudes[:, ro.names.index(n)]
+    off_gaba = amp("GABA") / (amp("Cr") + amp("PCr"))
     gf = gannet_fits(off, diff, cohort.axis)
     g = gf["gaba_cr"]
     est = {("lcm", "GABA"): lcm["GABA"], ("lcm", "Glx"): lcm["Glx"], ("lcm", "tNAA"): lcm["tNAA"],
            ("lcm", "tCho"): lcm["tCho"], ("lcm", "mI"): lcm["mI"], ("lcm", "GABA+"): lcm["GABA+"],
            ("gannet", "GABA+"): g, ("gannet_gabaglx", "GABA+"): gf["gabaglx_cr"],
-           ("gannet_gabaglx", "Glx"): gf["glx_cr"]}
+           ("gannet_gabaglx", "Glx"): gf["glx_cr"], ("lcm_off", "GABA"): off_gaba, ("lcm_off", "Glx"): lcm["Glx_off"]}
     out = {}
     for kind, prefix in (("signal", ""), ("concentration", "conc:")):
         truth = true_ratios(cohort.ground_truth, kind)
@@ -66,7 +74,8 @@ def recovery(cohort: Cohort, quantifier: Quantifier | None = None) -> dict:
             r = float(np.corrcoef(e, t)[0, 1])
             k = np.median(t) / np.median(e) if np.median(e) > 0 else np.nan
             mape = float(np.median(np.abs(k * e - t) / t) * 100)
-            out[f"{prefix}{method}.{name}"] = {"r": r, "mape": mape}
+            bias = float(np.mean((e - t) / t) * 100)
+            out[f"{prefix}{method}.{name}"] = {"r": r, "mape": mape, "bias": bias}
     # LCM vs Gannet-style GABA+/Cr agreement: r, and the mean percentage difference after scaling the
     # Gannet areas to the LCM median (their units differ: signal area vs basis amplitude)
     for key, b in (("agreement.GABA+", gf["gabaglx_cr"]), ("agreement_gaussian.GABA+", g)):

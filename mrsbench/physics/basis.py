@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_savez
+from .._files import atomic_path, atomic_savez
 from ..axis import SpectralAxis
 from ..errors import InputError
 from .megapress import MegaPressConfig, simulate_molecule
 
+# FSL-MRS places the 1H receiver (0 Hz) at 4.65 ppm (fsl_mrs constants.PPM_SHIFT; formats.md)
+FSL_CENTRE_PPM = 4.65
 PHYSICS_VERSION = "1"  # bump when simulation code changes results: invalidates caches
 
 DEFAULT_METABOLITES = ("NAA", "NAAG", "Cr", "PCr", "GPC", "PCh", "mI", "sI", "Glu", "Gln", "GSH", "GABA",
@@ -135,9 +137,15 @@ class BasisSet:
 
     def write_fsl(self, out_dir: str | Path, axis: SpectralAxis | None = None, lw_hz: float = 2.0) -> list[Path]:
         """Write FSL-MRS JSON basis files, one per component and condition:
-        ``OUT/edit_on/NAME.json`` and ``OUT/edit_off/NAME.json`` (keys basis_re, basis_im,
-        basis_dwell (s), basis_centre (MHz), basis_width (Hz), basis_name), plus ``OUT/edit_diff``."""
-        axis = axis or SpectralAxis(f0_mhz=self.config.f0_mhz)
+        ``OUT/edit_on/NAME.json``, ``OUT/edit_off/NAME.json`` and ``OUT/edit_diff/NAME.json`` (keys
+        basis_re, basis_im, basis_dwell (s), basis_centre (MHz), basis_width (Hz), basis_name,
+        basis_nucleus), in FSL-MRS's own convention (fsl_mrs/utils/mrs_io/fsl_io.py; formats.md):
+        the receiver at 4.65 ppm (FSL-MRS ``constants.PPM_SHIFT``, whatever ``axis.centre_ppm`` says:
+        only its width, points and field are used) and the *conjugate* of the FID stored (its writer
+        conjugates, its reader conjugates back). A component with no signal in a condition (MM3co
+        outside DIFF/ON) gets no file there."""
+        from dataclasses import replace
+        axis = replace(axis or SpectralAxis(f0_mhz=self.config.f0_mhz), centre_ppm=FSL_CENTRE_PPM)
         out_dir = Path(out_dir)
         written = []
         for cond in ("on", "off", "diff"):
@@ -145,14 +153,19 @@ class BasisSet:
             d.mkdir(parents=True, exist_ok=True)
             fids = self.fids(axis, cond, lw_hz=lw_hz)
             for name, fid in zip(self.names, fids):
-                doc = {"basis": {"basis_re": fid.real.tolist(), "basis_im": fid.imag.tolist(),
+                if not np.any(np.abs(fid) > 0):
+                    continue
+                stored = np.conj(fid)
+                doc = {"basis": {"basis_re": stored.real.tolist(), "basis_im": stored.imag.tolist(),
                                  "basis_dwell": axis.dwell_s, "basis_centre": axis.f0_mhz,
-                                 "basis_width": lw_hz, "basis_name": name},
+                                 "basis_width": lw_hz, "basis_name": name, "basis_nucleus": "1H"},
                        "meta": {"sequence": "MEGA-PRESS", "condition": cond, "generator": "mrsbench",
                                 "physics_version": PHYSICS_VERSION, "cache_key": self.key,
-                                "centre_ppm": axis.centre_ppm, "config": self.config.to_dict()}}
+                                "centre_ppm": axis.centre_ppm, "fid_stored_as": "conjugate (FSL-MRS)",
+                                "config": self.config.to_dict()}}
                 p = d / f"{name}.json"
-                p.write_text(json.dumps(doc))
+                with atomic_path(p, ".json") as tmp:
+                    Path(tmp).write_text(json.dumps(doc))
                 written.append(p)
         return written
 

@@ -1,5 +1,6 @@
-"""Speed target (issue: quantification): >= 100 full OFF-spectrum LCM fits per second on 2 CPU cores,
-batched (FSL-MRS: ~1.6 s per fit). Reported as fits/s in extra_info."""
+"""Speed of batched OFF-spectrum LCM fits run to convergence (issue: trustworthy measurements, target
+>= 150 fits/s on 2 CPU cores at batch 96; FSL-MRS: ~0.24-0.6 fits/s). Reported as fits/s, with the
+iterations taken, in extra_info."""
 import numpy as np
 import pytest
 
@@ -27,5 +28,7 @@ def test_bench_lcm_off_batch(benchmark, off_batch):
     res = benchmark.pedantic(q.off.fit, args=(spectra,), rounds=5, iterations=1)
     fits_per_s = BATCH / benchmark.stats.stats.mean if benchmark.stats else float("nan")
     benchmark.extra_info["fits_per_second"] = fits_per_s
-    print(f"LCM OFF fits per second (batch {BATCH}): {fits_per_s:.1f} on {q.off.device}")
-    assert res.amplitudes.shape == (BATCH, len(res.names))
+    benchmark.extra_info["iterations_median"] = float(np.median(res.iterations))
+    print(f"LCM OFF fits per second (batch {BATCH}): {fits_per_s:.1f} on {q.off.device}; "
+          f"iterations (both starts) median {np.median(res.iterations):.0f}, converged {res.converged.mean():.0%}")
+    assert res.amplitudes.shape == (BATCH, len(res.names)) and res.converged.all()
