@@ -64,7 +64,7 @@ def _cmd_leaderboard(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from .leaderboard import compare
+    from .compare import compare
 
     print(compare(args.a, args.b, model=args.model, allow_incompatible=args.allow_incompatible), end="")
     return 0

@@ -9,7 +9,8 @@ import pytest
 
 from mrsbench.cli import main
 from mrsbench.harness import HARNESS_VERSION, SCHEMA, results_checksum
-from mrsbench.leaderboard import build, compare, render, validate_results
+from mrsbench.compare import compare
+from mrsbench.leaderboard import build, render, validate_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
