@@ -265,9 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--no-progress", action="store_true")
     sm.set_defaults(handler=_cmd_submit)
 
-    v = sub.add_parser("validate", help="validate a results.json file")
-    v.add_argument("results")
-    v.add_argument("--no-dataset-check", action="store_true", help="skip regenerating the dataset to check its hash")
+    v = sub.add_parser("validate", help="validate a results.json file (and optionally reproduce it)")
+    v.add_argument("results", help="a results JSON file (runs/<id>/results.json or a leaderboard's MODEL-seedN.json)")
+    v.add_argument("--no-dataset-check", action="store_true",
+                   help="skip regenerating the dataset to check its identity and fingerprint")
     v.add_argument("--reproduce", action="store_true",
                    help="re-run the same model, dataset, preset and seed and compare every metric within tolerance")
     v.add_argument("--verbose", action="store_true", help="with --reproduce: list every metric, not only failures")
