@@ -22,9 +22,13 @@ def _cmd_basis(args) -> int:
         raise InputError("basis", str(e)) from None
     basis = load_basis(cfg, use_cache=not args.no_cache, progress=True)
     axis = SpectralAxis(sw_hz=args.sw, f0_mhz=args.field, n_points=args.points)
-    paths = basis.write_fsl(args.out, axis=axis, lw_hz=args.linewidth)
-    print(f"wrote {len(paths)} FSL-MRS basis files ({len(basis.names)} components x ON/OFF/DIFF) to {args.out} "
-          f"[key {basis.key}]")
+    if args.format in ("fsl", "all"):
+        paths = basis.write_fsl(args.out, axis=axis, lw_hz=args.linewidth)
+        print(f"wrote {len(paths)} FSL-MRS basis files ({len(basis.names)} components x ON/OFF/DIFF) to {args.out} "
+              f"[key {basis.key}]")
+    if args.format in ("lcmodel", "all"):
+        paths = basis.write_lcmodel(args.out, axis=axis, lw_hz=args.linewidth)
+        print(f"wrote LCModel basis files {', '.join(p.name for p in paths)} to {args.out} [key {basis.key}]")
     return 0
 
 
@@ -217,8 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None, help="override the dataset's seed")
     s.set_defaults(handler=_cmd_simulate)
 
-    b = sub.add_parser("basis", help="simulate the MEGA-PRESS basis set and write it (FSL-MRS JSON)")
-    b.add_argument("--out", required=True, help="output folder (edit_on/, edit_off/, edit_diff/ inside)")
+    b = sub.add_parser("basis", help="simulate the MEGA-PRESS basis set and write it (FSL-MRS JSON, LCModel .BASIS)")
+    b.add_argument("--out", required=True, help="output folder (FSL-MRS: edit_on/, edit_off/, edit_diff/ inside; "
+                   "LCModel: edit_on.BASIS, edit_off.BASIS, edit_diff.BASIS)")
+    b.add_argument("--format", choices=["fsl", "lcmodel", "all"], default="all",
+                   help="FSL-MRS JSON folders, LCModel .BASIS files (also for Osprey), or both (default)")
     b.add_argument("--te", type=float, default=68.0, help="echo time (ms)")
     b.add_argument("--field", type=float, default=127.75, help="spectrometer frequency (MHz)")
     b.add_argument("--sw", type=float, default=2000.0, help="spectral width (Hz)")

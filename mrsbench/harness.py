@@ -24,7 +24,7 @@ from ._files import atomic_dir, atomic_path
 from .data import OFF, ON, Cohort, Scan
 from .errors import InputError
 
-HARNESS_VERSION = "1.4"   # bump whenever the protocol (presets, metrics, splits, quantifier) changes; 1.4: LCM fits converge (sigma^2, variable projection, 2 starts)
+HARNESS_VERSION = "1.5"   # bump whenever the protocol (presets, metrics, splits, quantifier) changes; 1.4: LCM fits converge (sigma^2, variable projection, 2 starts); 1.5: exact NNLS + second start only where needed, average frame at the median transient
 SCHEMA = "mrsbench.results/1"
 
 

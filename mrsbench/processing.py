@@ -200,7 +200,13 @@ def align_condition(fids: np.ndarray, axis: SpectralAxis, cfg: ProcessingConfig)
         first = False
     df, dphi = spectral_registration(xs, ref, axis, cfg.t_max_s, max(2, cfg.gn_iterations // 2),
                                      (np.zeros(len(f)), np.zeros(len(f))))
-    return f + df, np.angle(np.exp(1j * (phi + dphi)))
+    f, phi = f + df, phi + dphi
+    # the frame of the average: the median transient's frequency and the transients' mean phase, not the
+    # initial reference's (a motion-corrupted middle transient would otherwise shift and rotate the whole
+    # condition: measured on a fresh validation cohort, an ON average 19 Hz and 84 degrees off its OFF)
+    f = f - np.median(f)
+    phi = phi - np.angle(np.mean(np.exp(1j * phi)))
+    return f, np.angle(np.exp(1j * phi))
 
 
 def transient_distances(x: np.ndarray) -> np.ndarray:

@@ -46,6 +46,10 @@ def test_basis_command_writes_fsl_json(tmp_path, monkeypatch):
     doc = json.loads((tmp_path / "b" / "edit_off" / "NAA.json").read_text())
     assert len(doc["basis"]["basis_re"]) == 1024 and doc["meta"]["condition"] == "off"
     assert (tmp_path / "b" / "edit_diff" / "GABA.json").exists()
+    # the default writes the LCModel .BASIS files next to the JSON folders; --format picks one
+    assert "NDATAB = 1024" in (tmp_path / "b" / "edit_off.BASIS").read_text()
+    assert main(["basis", "--out", str(tmp_path / "l"), "--points", "1024", "--format", "lcmodel"]) == 0
+    assert sorted(p.name for p in (tmp_path / "l").iterdir()) == ["edit_diff.BASIS", "edit_off.BASIS", "edit_on.BASIS"]
 
 
 def test_basis_command_bad_timing_is_clear(tmp_path, capsys):

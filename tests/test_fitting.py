@@ -345,14 +345,14 @@ def test_design_matches_direct_formula_unsorted_groups_and_blocks(basis):
         for l, g in enumerate(groups):
             ls = np.exp(-(th["gamma"][b, g] + th["sigma"][b, g] ** 2 * t) * t - 1j * th["eps"][b, g] * t)
             col = AX.to_spectrum(fids[l] * ls)[fitter.win] * np.exp(1j * (th["phi0"][b] + th["phi1"][b] * nu))
-            assert np.allclose(A[b, :, l].numpy(), col, rtol=1e-9, atol=1e-9 * np.abs(col).max())
+            assert np.allclose(A[b, l].numpy(), col, rtol=1e-9, atol=1e-9 * np.abs(col).max())
 
 
 def test_external_spectrum_quantified_stably(shared_dir):
     """The challenge's external ground truth (not simulated by mrsbench) as 40 + 40 transients with
     +-2 Hz jitter and noise at an averaged NAA SNR of ~200: three noise realisations give tNAA/tCr
-    within 3% of each other (was 1.55-1.97, a 21% spread, when OFF fits stopped early); tCho/tCr and
-    Glx/tCr, whose CRLBs at this SNR are a few percent, within 5%. All fits converge."""
+    within 3% of each other (was 1.55-1.97, a 21% spread, when OFF fits stopped early), and so do tCho/tCr
+    and Glx/tCr (their CRLBs at this SNR are a few percent; measured 1.0%, 2.6%, 1.2%). All fits converge."""
     from mrsbench.data import Scan
     from mrsbench.fitting.quantify import Quantifier, lcm_ratios
     from mrsbench.processing import process
@@ -379,4 +379,28 @@ def test_external_spectrum_quantified_stably(shared_dir):
     est = np.array(est)
     spread = (est.max(0) - est.min(0)) / est.mean(0)
     print("external spectrum, spread of tNAA, tCho, Glx (OFF) /tCr over noise realisations:", np.round(spread, 4))
-    assert spread[0] < 0.03 and spread[1] < 0.05 and spread[2] < 0.05
+    assert (spread < 0.03).all()
+
+
+def test_batched_nnls_matches_scipy_nnls():
+    """The active-set NNLS on the normal equations agrees with scipy's Lawson-Hanson NNLS (an independent
+    implementation) on random problems with some unconstrained columns and many active bounds, from a
+    cold and from a (wrong) warm start."""
+    import torch
+    from scipy.optimize import nnls
+    from mrsbench.fitting.nnls import nnls_normal
+    rng = np.random.default_rng(11)
+    B, m, n, free = 40, 60, 12, 3
+    X = rng.standard_normal((B, m, n)) * rng.uniform(0.1, 10, (B, 1, n))
+    y = rng.standard_normal((B, m)) + (X[:, :, :4] @ rng.uniform(0, 1, (B, 4, 1)))[..., 0]
+    G = torch.as_tensor(np.einsum("bmi,bmj->bij", X, X))
+    h = torch.as_tensor(np.einsum("bmi,bm->bi", X, y))
+    for c0 in (None, torch.as_tensor(rng.uniform(0, 1, (B, n)))):
+        got = nnls_normal(G, h, n - free, c0).numpy()
+        for b in range(B):
+            # free columns via the split x = x+ - x- (both >= 0): the standard reduction to NNLS
+            Xs = np.concatenate([X[b], -X[b][:, n - free:]], 1)
+            sol, _ = nnls(Xs, y[b])
+            ref = np.concatenate([sol[:n - free], sol[n - free:n] - sol[n:]])
+            assert np.allclose(got[b], ref, atol=1e-8 * np.abs(ref).max()), b
+        assert (got[:, :n - free] >= 0).all() and (got[:, :n - free] == 0).mean() > 0.1

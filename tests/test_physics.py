@@ -218,6 +218,61 @@ def test_fsl_json_in_fsl_mrs_convention(tmp_path, basis):
         assert np.abs(np.array(bb["basis_re"]) + 1j * np.array(bb["basis_im"])).max() > 0, p
 
 
+def _read_lcmodel_basis_like_fsl_mrs(path):
+    """A .BASIS file read the way FSL-MRS's readLCModelBasis does (lcm_io.py), written here independently:
+    header lines are those from one holding '$' (not in column 0) to one holding '$END'; every other line
+    is numbers, flattened into real/imaginary pairs; one block per METABO; each rolled by -ISHIFT, inverse
+    FFT, conjugated; BADELT the dwell time, HZPPPM the field; receiver at 4.65 ppm. Returns
+    {name: (ppm ascending, spectrum)} and the header values."""
+    import re
+    header, data, in_header, done = [], [], False, False
+    for line in path.read_text().splitlines():
+        if line.find("$") > 0:
+            in_header = True
+        if in_header:
+            header.append(line)
+        elif done:
+            data += [float(v) for v in line.split()]
+        if line.find("$END") > 0:
+            in_header, done = False, True
+    data = np.array(data)
+    z = data[0::2] + 1j * data[1::2]
+    names = [m.group(1).rstrip() for h in header for m in [re.search(r"\sMETABO\s*=\s*'([^']+?)'", h)] if m]
+    shifts = [int(m.group(1)) for h in header for m in [re.search(r"\sISHIFT\s*=\s*([-0-9]+)", h)] if m]
+    vals = {m.group(1).upper(): float(m.group(2)) for h in header
+            for m in [re.search(r"\s([A-Za-z]+)\s*=\s*([0-9eE\-.]+)", h)] if m}
+    z = z.reshape(len(names), -1)
+    out = {}
+    for name, sh, spec in zip(names, shifts, z):
+        fid = np.conj(np.fft.ifft(np.roll(spec, -sh)))
+        n, bw = len(fid), 1.0 / vals["BADELT"]
+        hz = (np.arange(n) - n // 2) * bw / n
+        out[name] = (hz / vals["HZPPPM"] + 4.65, np.fft.fftshift(np.fft.fft(fid)))
+    return out, vals
+
+
+def test_lcmodel_basis_read_back_as_fsl_mrs_reads_it(tmp_path, basis):
+    paths = basis.write_lcmodel(tmp_path, lw_hz=2.0)
+    assert [p.name for p in paths] == ["edit_on.BASIS", "edit_off.BASIS", "edit_diff.BASIS"]
+    off, vals = _read_lcmodel_basis_like_fsl_mrs(tmp_path / "edit_off.BASIS")
+    assert vals["HZPPPM"] == pytest.approx(127.75) and vals["BADELT"] == pytest.approx(5e-4)
+    assert vals["NDATAB"] == 2048 and vals["ECHOT"] == pytest.approx(68.0)
+    assert vals["FWHMBA"] == pytest.approx(2.0 / 127.75, rel=1e-3)
+    assert _peak(*off["NAA"], 1.5, 2.5) == pytest.approx(2.008, abs=0.01)
+    assert _peak(*off["Cr"], 2.8, 3.2) == pytest.approx(3.027, abs=0.01)
+    assert "MM3co" not in off  # no empty components
+    diff, _ = _read_lcmodel_basis_like_fsl_mrs(tmp_path / "edit_diff.BASIS")
+    ppm, d = diff["GABA"]
+    w = (ppm > 2.8) & (ppm < 3.25)
+    centre = np.sum(ppm[w] * np.clip(d.real[w], 0, None)) / np.sum(np.clip(d.real[w], 0, None))
+    assert centre == pytest.approx(3.01, abs=0.02) and "MM3co" in diff
+    # the points are the FSL JSON export's FID exactly (to the 7 significant digits of E15.6)
+    on, _ = _read_lcmodel_basis_like_fsl_mrs(tmp_path / "edit_on.BASIS")
+    basis.write_fsl(tmp_path / "fsl", lw_hz=2.0)
+    ppm_j, naa_j = _read_like_fsl_mrs(tmp_path / "fsl" / "edit_on" / "NAA.json")
+    assert np.allclose(on["NAA"][1], naa_j, atol=1e-5 * np.abs(naa_j).max())
+
+
 def test_basis_rejects_other_field(basis):
     from mrsbench.errors import InputError
     with pytest.raises(InputError, match="MHz"):

@@ -170,6 +170,44 @@ class BasisSet:
         return written
 
 
+    def write_lcmodel(self, out_dir: str | Path, axis: SpectralAxis | None = None, lw_hz: float = 2.0,
+                      seq: str = "MEGA-PRESS") -> list[Path]:
+        """Write LCModel ``.BASIS`` files (also read by Osprey, FSL-MRS and FID-A): ``OUT/edit_on.BASIS``,
+        ``OUT/edit_off.BASIS`` and ``OUT/edit_diff.BASIS``, components with no signal left out.
+
+        Layout as LCModel's makebasis writes it (LCModel manual, sec. 10; Osprey io_writelcmBASIS):
+        ``$SEQPAR`` (FWHMBA ppm, HZPPPM MHz, ECHOT ms, SEQ), ``$BASIS1`` (IDBASI, FMTBAS, BADELT s,
+        NDATAB), then per component ``$NMUSED`` and ``$BASIS`` (ID, METABO, CONC, TRAMP, VOLUME, ISHIFT)
+        followed by NDATAB complex points as real/imaginary pairs in FMTBAS '(2E15.6)'. The points are
+        the *spectrum* FFT(conj(FID)) without fftshift, the receiver at 4.65 ppm (LCModel's PPMCEN
+        default), ISHIFT 0: what FSL-MRS's readLCModelBasis (roll by -ISHIFT, inverse FFT, conjugate)
+        and FID-A's io_readlcmraw_basis (conjugate by default) turn back into this FID."""
+        from dataclasses import replace
+        axis = replace(axis or SpectralAxis(f0_mhz=self.config.f0_mhz), centre_ppm=FSL_CENTRE_PPM)
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for cond in ("on", "off", "diff"):
+            fids = self.fids(axis, cond, lw_hz=lw_hz)
+            lines = [" $SEQPAR", f" FWHMBA = {lw_hz / axis.f0_mhz:.6f},", f" HZPPPM = {axis.f0_mhz:.6f},",
+                     f" ECHOT = {self.config.te_s * 1e3:.2f},", f" SEQ = '{seq}'", " $END", " $BASIS1",
+                     f" IDBASI = 'mrsbench {seq} TE {self.config.te_s * 1e3:.0f} ms edit-{cond.upper()} "
+                     f"[{self.key}]',", " FMTBAS = '(2E15.6)',", f" BADELT = {axis.dwell_s:.6e},",
+                     f" NDATAB = {axis.n_points}", " $END"]
+            for name, fid in zip(self.names, fids):
+                if not np.any(np.abs(fid) > 0):
+                    continue
+                spec = np.fft.fft(np.conj(fid))
+                lines += [" $NMUSED", " XTRASH = 0", " $END", " $BASIS", f" ID = '{name}',", f" METABO = '{name}',",
+                          " CONC = 1.,", " TRAMP = 1.,", " VOLUME = 1.,", " ISHIFT = 0", " $END"]
+                lines += [f"{a:15.6E}{b:15.6E}" for a, b in zip(spec.real, spec.imag)]
+            p = out_dir / f"edit_{cond}.BASIS"
+            with atomic_path(p, ".BASIS") as tmp:
+                Path(tmp).write_text("\n".join(lines) + "\n")
+            written.append(p)
+        return written
+
+
 def basis_key(config: MegaPressConfig, metabolites, edit_shift_hz: float = 0.0) -> str:
     payload = json.dumps({"config": config.to_dict(), "metabolites": list(metabolites),
                           "mm": MM_COMPONENTS, "mm3co": [MM3CO_PPM, MM3CO_FWHM_HZ, MM3CO_PROTONS],
