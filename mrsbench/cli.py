@@ -36,7 +36,8 @@ def _cmd_run(args) -> int:
     from .harness import run, summary_table
 
     results, run_dir = run(args.model, dataset=args.dataset, preset=args.preset, seed=args.seed, out=args.out,
-                           plugins=args.plugins, progress=not args.no_progress)
+                           plugins=args.plugins, progress=not args.no_progress, edit_order=args.edit_order,
+                           basis=args.basis)
     print(f"mrsbench {results['harness_version']} | model {results['model']} | dataset {results['dataset']} "
           f"({results['dataset_hash']}) | preset {results['preset_name']} | seed {results['seed']}")
     print(summary_table(results))
@@ -132,7 +133,7 @@ def _cmd_list(args) -> int:
 def _cmd_simulate(args) -> int:
     from .datasets import load_dataset, write_dataset
 
-    cohort, extras = load_dataset(args.dataset, seed=args.seed, with_extras=True)
+    cohort, extras = load_dataset(args.dataset, seed=args.seed, with_extras=True, basis=args.basis)
     if not extras:
         from .errors import InputError
         raise InputError(args.dataset, "only simulated datasets can be written with `simulate`")
@@ -166,15 +167,21 @@ def _cmd_qc(args) -> int:
 
 
 def _cmd_quantify(args) -> int:
-    from ._files import atomic_path
-    from .fitting.quantify import quantify_table
-    from .io import read_nifti_mrs
-    from .processing import process
+    import pandas as pd
 
-    scan = read_nifti_mrs(args.file)
-    p = process(scan)
-    sp = p.spectra()
-    table = quantify_table(sp["off"], sp["diff"], scan.axis)
+    from ._files import atomic_path
+    from .fitting.quantify import Quantifier, quantify_table
+    from .processing import process
+    from .readers import read_path
+
+    cohort = read_path(args.file, edit_order=args.edit_order)
+    q = Quantifier(cohort.axis)
+    tables = []
+    for scan in cohort.scans:
+        sp = process(scan).spectra()
+        t = quantify_table(sp["off"], sp["diff"], scan.axis, quantifier=q)
+        tables.append(t.assign(subject=scan.subject) if len(cohort.scans) > 1 else t)
+    table = pd.concat(tables, ignore_index=True)
     if args.out:
         with atomic_path(args.out, ".csv") as tmp:
             table.to_csv(tmp, index=False)
@@ -185,6 +192,47 @@ def _cmd_quantify(args) -> int:
     if args.out:
         print(f"wrote {args.out}")
     return 0
+
+
+def _cmd_datasets(args) -> int:
+    import json
+
+    from .datasets import load_dataset
+    from .inspect_data import figure, inspect_cohort
+
+    cohort = load_dataset(args.dataset, progress=not args.quiet, edit_order=args.edit_order)
+    table = inspect_cohort(cohort, progress=not args.quiet)
+    ax = cohort.axis
+    info = {"dataset": cohort.meta.get("dataset", str(args.dataset)), "identity": cohort.meta.get("identity"),
+            "layout": cohort.meta.get("layout", "simulated"), "subjects": len(cohort.scans),
+            "sites": sorted({s.site for s in cohort.scans}), "axis": ax.to_dict(),
+            "harmonisation": cohort.meta.get("harmonisation"),
+            "water_references_left_out": cohort.meta.get("water_references", []),
+            "edit_order": sorted({str(s.meta.get("edit_order")) for s in cohort.scans})}
+    fig = figure(table, args.figure, f"{info['dataset']}: {len(cohort.scans)} subjects") if args.figure else None
+    if args.json:
+        print(json.dumps({**info, "per_subject": table.to_dict(orient="records"),
+                          "figure": str(fig) if fig else None}, default=str))
+        return 0
+    from tabulate import tabulate
+    h = info["harmonisation"] or {}
+    print(f"{info['dataset']} [{info['identity']}] layout {info['layout']}: {info['subjects']} subjects, sites "
+          f"{', '.join(s or '(none)' for s in info['sites'])}")
+    print(f"  axis: {ax.sw_hz:g} Hz, {ax.n_points} points, {ax.f0_mhz:g} MHz ({ax.f0_mhz / 42.577:.2f} T), receiver "
+          f"{ax.centre_ppm:g} ppm; harmonisation: {h.get('method', 'n/a')}"
+          + (f" ({len(h.get('resampled', []))} resampled)" if h.get("resampled") else ""))
+    print(f"  ON/OFF order: {'; '.join(info['edit_order'])}; water references left out: "
+          f"{len(info['water_references_left_out'])}")
+    print(tabulate(table, headers="keys", tablefmt="github", showindex=False, floatfmt=".3g"))
+    if fig:
+        print(f"figure: {fig}")
+    return 0
+
+
+def _add_edit_order(p):
+    p.add_argument("--edit-order", choices=["ON,OFF", "OFF,ON"], default=None,
+                   help="for files interleaving ON and OFF on DIM_DYN without an edit dimension: the condition of the "
+                        "first transient (default: told from NAA at 2.01 ppm, which the 1.9 ppm pulse partly inverts)")
 
 
 def _add_plugins(p):
@@ -203,7 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="train (or load) a generator and score it with the fixed harness")
     r.add_argument("--model", required=True, help="generator name (see `mrsbench list`)")
-    r.add_argument("--dataset", default="simgaba-small", help="dataset name or folder of NIfTI-MRS files")
+    r.add_argument("--dataset", default="simgaba-small",
+                   help="dataset name, or real data: a folder of NIfTI-MRS files (flat or BIDS), one NIfTI-MRS file "
+                        "or an Edited-MRS challenge .h5 file")
+    _add_edit_order(r)
+    r.add_argument("--basis", default=None, help="simulate the named dataset from this MEGA-PRESS basis folder "
+                                                "(see `mrsbench simulate --basis`)")
     r.add_argument("--preset", default="quick", help="evaluation preset: quick | paper | tiny")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", default="runs", help="output folder (results under OUT/<run-id>/)")
@@ -219,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", default="simgaba-small")
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=None, help="override the dataset's seed")
+    s.add_argument("--basis", default=None,
+                   help="simulate from this MEGA-PRESS basis instead of the built-in one: a folder with FSL-MRS JSON "
+                        "ON/OFF folders (edit_on/, edit_off/) or two LCModel files (*on*.BASIS, *off*.BASIS); "
+                        "editing-pulse detuning under drift is then off")
     s.set_defaults(handler=_cmd_simulate)
 
     b = sub.add_parser("basis", help="simulate the MEGA-PRESS basis set and write it (FSL-MRS JSON, LCModel .BASIS)")
@@ -244,9 +301,20 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(handler=_cmd_qc)
 
     qu = sub.add_parser("quantify", help="process and quantify a scan (LCM + Gannet-style)")
-    qu.add_argument("file")
+    qu.add_argument("file", help="a NIfTI-MRS file, a folder of them (flat or BIDS) or an Edited-MRS challenge .h5 "
+                                 "file; with several subjects the table has a subject column")
+    _add_edit_order(qu)
     qu.add_argument("--out", default=None)
     qu.set_defaults(handler=_cmd_quantify)
+
+    ds = sub.add_parser("datasets", help="inspect a dataset before a run: subjects, sites, axis, transients, quality")
+    ds.add_argument("dataset", help="dataset name (see `mrsbench list`), folder (flat or BIDS), NIfTI-MRS or challenge "
+                                    ".h5 file")
+    _add_edit_order(ds)
+    ds.add_argument("--figure", default=None, help="write a per-subject quality figure (PNG) here")
+    ds.add_argument("--json", action="store_true", help="machine-readable output")
+    ds.add_argument("--quiet", action="store_true", help="no progress bars")
+    ds.set_defaults(handler=_cmd_datasets)
 
     lb = sub.add_parser("leaderboard", help="build a leaderboard table from results files")
     lb.add_argument("--results", nargs="*", default=None)

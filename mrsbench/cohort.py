@@ -83,6 +83,10 @@ class CohortConfig:
     water_jitter: float = 0.25
     motion_prob: float = 0.008
     edit_grid_hz: tuple[float, ...] = (-24.0, -16.0, -8.0, -4.0, 0.0, 4.0, 8.0, 16.0, 24.0)
+    # a user-supplied MEGA-PRESS basis (FSL-MRS JSON ON/OFF folders or LCModel .BASIS pair) instead of the
+    # built-in one; editing-pulse detuning under drift needs the built-in engine and is then off
+    basis_dir: str | None = None
+    basis_hash: str | None = None
 
     @property
     def axis(self) -> SpectralAxis:
@@ -110,6 +114,11 @@ def _bases(cfg: CohortConfig):
     base_cfg = MegaPressConfig(te_s=cfg.te_s, f0_mhz=cfg.f0_mhz, centre_ppm=cfg.centre_ppm)
     basis = load_basis(base_cfg)
     names = [n for n in basis.names if n != "H2O"]
+    if cfg.basis_dir is not None:
+        from .physics.external_basis import external_bases
+        names, on, off, _missing = external_bases(cfg.basis_dir, names, ax)
+        water = basis.fids(ax, "off", ["H2O"])[0] / 2.0  # residual water is not part of a user's basis
+        return names, on, off, np.repeat(on[None], len(cfg.edit_grid_hz), 0), water
     on = basis.fids(ax, "on", names)
     off = basis.fids(ax, "off", names)
     water = basis.fids(ax, "off", ["H2O"])[0] / 2.0  # one proton-equivalent
@@ -169,7 +178,7 @@ def simulate_cohort(cfg: CohortConfig, progress: bool = False) -> tuple[Cohort, 
     w = ax.window(2.85, 3.17)
     diff_spec = ax.to_spectrum((on_b - off_b) * np.exp(-np.pi * 6.0 * t)).real
     gaba_int = diff_spec[names.index("GABA"), w].sum()
-    mm_int = diff_spec[names.index("MM3co"), w].sum()
+    mm_int = diff_spec[names.index("MM3co"), w].sum() if "MM3co" in names else 0.0
 
     scans, rows, clean, drifts = [], [], [], []
     it = range(n_sub)
@@ -196,7 +205,7 @@ def simulate_cohort(cfg: CohortConfig, progress: bool = False) -> tuple[Cohort, 
         t2w = {m: np.exp(-cfg.te_s / (T2_S[m] * (1 + cfg.t2_jitter * srng.standard_normal()))) for m in T2_S}
         share = srng.uniform(*cfg.mm_share)
         gaba_sig = conc["GABA"] * t2w["GABA"] * gaba_int
-        mm3co = share / (1 - share) * gaba_sig / mm_int
+        mm3co = share / (1 - share) * gaba_sig / mm_int if mm_int else 0.0  # no MM3co in a user basis: none
         conc["MM3co"] = float(mm3co)
         conc["MM09"] = float(mm3co * 1.5)  # MM09 (3 H) : MM3co (2 H) tied 3:2 (Osprey 3to2MM)
         amp = np.zeros(len(names))
@@ -205,11 +214,15 @@ def simulate_cohort(cfg: CohortConfig, progress: bool = False) -> tuple[Cohort, 
                 amp[names.index(m)] = c * t2w.get(m, 1.0)
         # other MM components in proportion to MM09 (same scale), lipids occasionally
         for m in ("MM12", "MM14", "MM17", "MM20"):
-            amp[names.index(m)] = conc["MM09"] * srng.uniform(0.6, 1.0)
+            u = srng.uniform(0.6, 1.0)
+            if m in names:
+                amp[names.index(m)] = conc["MM09"] * u
         lipid = srng.random() < cfg.lipid_prob
         lip_amp = srng.uniform(*cfg.lipid_rel) * conc["NAA"] if lipid else 0.0
         for m in ("Lip09", "Lip13", "Lip20"):
-            amp[names.index(m)] = lip_amp * srng.uniform(0.5, 1.0) if lipid else 0.0
+            u = srng.uniform(0.5, 1.0) if lipid else 0.0
+            if m in names:
+                amp[names.index(m)] = lip_amp * u
         lor = srng.uniform(*cfg.subj_lorentz_lw_hz)
         gau = site["gauss_lw"] * srng.uniform(0.9, 1.1)
         shape = np.exp(-np.pi * lor * t - (np.pi * gau * t) ** 2 / (4 * np.log(2)))

@@ -33,7 +33,13 @@ def dataset_config(name: str, seed: int | None = None) -> CohortConfig:
 
 def config_key(cfg: CohortConfig) -> str:
     from .physics.basis import PHYSICS_VERSION, _table_hash
-    payload = json.dumps({"cfg": cfg.to_dict(), "cohort": COHORT_VERSION, "physics": PHYSICS_VERSION,
+    d = cfg.to_dict()
+    if d.get("basis_dir") is None:  # the keys of the built-in cohorts stay what they were
+        d.pop("basis_dir", None)
+        d.pop("basis_hash", None)
+    else:
+        d["basis_dir"] = None  # a user basis is identified by its content, not where it lies
+    payload = json.dumps({"cfg": d, "cohort": COHORT_VERSION, "physics": PHYSICS_VERSION,
                           "table": _table_hash()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
@@ -134,20 +140,29 @@ def _load(path: Path, cfg: CohortConfig) -> tuple[Cohort, dict]:
 
 
 def load_dataset(name: str | Path, seed: int | None = None, with_extras: bool = False, progress: bool = True,
-                 use_cache: bool = True):
-    """A dataset by name (simulated and cached on first use) or a folder of NIfTI-MRS files.
+                 use_cache: bool = True, edit_order: str | None = None, basis: str | Path | None = None):
+    """A dataset by name (simulated and cached on first use), or real data from a path: a folder of
+    NIfTI-MRS files (flat or BIDS), one NIfTI-MRS file or an Edited-MRS challenge HDF5 file
+    (:func:`mrsbench.readers.read_path`; ``edit_order`` ``"ON,OFF"``/``"OFF,ON"`` for files that interleave
+    the conditions on DIM_DYN without saying which comes first). ``basis``: a simulated dataset built
+    from a user-supplied MEGA-PRESS basis folder (:mod:`mrsbench.physics.external_basis`) instead of the
+    built-in one (editing-pulse detuning under drift is then off).
 
     The returned cohort's ``meta`` has ``dataset`` (name), ``identity`` (see :func:`dataset_identity`),
     ``fingerprint``, ``content_hash`` (exact bytes, this machine only) and, when simulated, ``config``. With ``with_extras`` also returns the noise-free spectra and drift traces.
     """
     p = Path(name)
-    if str(name) not in DATASETS and p.is_dir():
-        from .io import read_folder
-        cohort = read_folder(p)
+    if str(name) not in DATASETS and (p.exists() or p.suffix or "/" in str(name)):
+        from .readers import read_path
+        cohort = read_path(p, edit_order=edit_order)
         cohort.meta.update(dataset=str(name), content_hash=content_hash(cohort), identity=dataset_identity(cohort),
                            fingerprint=fingerprint(cohort))
         return (cohort, {}) if with_extras else cohort
     cfg = dataset_config(str(name), seed)
+    if basis is not None:
+        from .physics.external_basis import basis_hash
+        h = basis_hash(basis)
+        cfg = replace(cfg, name=f"{cfg.name}-basis-{h[:8]}", basis_dir=str(Path(basis).resolve()), basis_hash=h)
     from .physics.basis import cache_dir
     path = cache_dir() / "datasets" / f"{cfg.name}-{config_key(cfg)}.npz"
     cohort = extras = None
@@ -162,6 +177,13 @@ def load_dataset(name: str | Path, seed: int | None = None, with_extras: bool = 
             _save(path, cohort, extras)
     cohort.meta.update(dataset=cfg.name, content_hash=content_hash(cohort), identity=dataset_identity(cohort, cfg),
                        fingerprint=fingerprint(cohort), config=cfg.to_dict())
+    if basis is not None:
+        from .physics.basis import load_basis
+        from .physics.external_basis import read_external_basis
+        on, off, _ = read_external_basis(basis)
+        have = set(on) | set(off)
+        cohort.meta["basis"] = {"dir": str(basis), "hash": cfg.basis_hash, "edit_detuning_under_drift": "off",
+                                "missing": [n for n in load_basis().names if n not in have and n != "H2O"]}
     return (cohort, extras) if with_extras else cohort
 
 

@@ -137,8 +137,11 @@ def generator_call(model: str, method: str):
 # --- the harness --------------------------------------------------------------------------
 
 def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed: int = 0, out: str | Path = "runs",
-        plugins=None, progress: bool = True, track: bool = True, generator=None) -> tuple[dict, Path]:
-    """Train and score a generator. Returns (results dict, run folder)."""
+        plugins=None, progress: bool = True, track: bool = True, generator=None,
+        edit_order: str | None = None, basis: str | None = None) -> tuple[dict, Path]:
+    """Train and score a generator. Returns (results dict, run folder). ``edit_order`` ("ON,OFF" or
+    "OFF,ON"): for real data interleaving the conditions on DIM_DYN without saying which comes first.
+    ``basis``: simulate the named dataset from this user basis folder (:func:`~mrsbench.datasets.load_dataset`)."""
     pr = get_preset(preset)
     timings: dict = {}
     t_start = time.perf_counter()
@@ -150,20 +153,21 @@ def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed:
         _Stage.bar = tqdm(total=len(STAGES), desc="mrsbench run", unit="stage")
     try:
         return _run(model, dataset, pr, seed, out, plugins, progress, track, generator, timings, t_start, run_id,
-                    run_dir, metrics)
+                    run_dir, metrics, edit_order, basis)
     finally:
         if _Stage.bar is not None:
             _Stage.bar.close()
             _Stage.bar = None
 
 
-def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, timings, t_start, run_id, run_dir, metrics):
+def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, timings, t_start, run_id, run_dir, metrics,
+         edit_order=None, basis=None):
     from . import registry
     from .datasets import load_dataset
     from .generator import validate_samples
 
     with _Stage(timings, "data"):
-        cohort = load_dataset(dataset, progress=progress)
+        cohort = load_dataset(dataset, progress=progress, edit_order=edit_order, basis=basis)
         sp = cohort.split(seed, pr.split_fractions)
         train, val, test = cohort.subset(sp.train), cohort.subset(sp.val), cohort.subset(sp.test)
         if not test.scans or not train.scans:
@@ -210,6 +214,10 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
         "metrics": {k: (None if v is None or (isinstance(v, float) and not np.isfinite(v)) else float(v))
                     for k, v in sorted(metrics.items())},
     }
+    if "harmonisation" in cohort.meta:  # real data: how it was read and put on one axis
+        results["dataset_reading"] = {"layout": cohort.meta.get("layout"), "harmonisation": cohort.meta["harmonisation"],
+                                      "edit_order": sorted({str(s.meta.get("edit_order")) for s in cohort.scans}),
+                                      "water_references_left_out": len(cohort.meta.get("water_references", []))}
     write_run(run_dir, results, emb_fig, spectra_fig, ba, Path(out) if track else None)
     return results, run_dir
 

@@ -65,14 +65,39 @@ def _infer_on_index(a: np.ndarray, b: np.ndarray, axis: SpectralAxis) -> int | N
     return 0 if pa < pb else 1
 
 
+def _combine_coils(data: np.ndarray, c_dim: int, src: str) -> np.ndarray:
+    """Signal-weighted coil combination (Hall et al. NeuroImage 2014; Osprey op_addrcvrs, FSL-MRS
+    ``combine``'s default without a covariance): each coil's FIDs are phased by and weighted with the
+    first point of its mean FID over all transients, divided by its noise variance (last 10% of points).
+    ``data`` (points, ...), coil axis ``c_dim``; returns data without that axis."""
+    x = np.moveaxis(data, c_dim, -1)                      # (points, ..., coils)
+    mean = x.reshape(x.shape[0], -1, x.shape[-1]).mean(1)  # (points, coils)
+    tail = x[-max(8, x.shape[0] // 10):].reshape(-1, x.shape[-1])
+    var = np.var(tail.real, 0) + np.var(tail.imag, 0)
+    s0 = mean[0]
+    if not np.all(np.isfinite(s0)) or np.all(np.abs(s0) == 0) or np.any(var <= 0):
+        raise InputError(src, f"coil dimension (DIM_COIL, {x.shape[-1]} coils) cannot be combined: no signal at the "
+                         "first point or a coil without noise; combine the coils before converting")
+    w = np.conj(s0) / np.abs(s0).clip(1e-300) * np.abs(s0) / var
+    return (x * w).sum(-1) / np.sum(np.abs(w))
+
+
 def read_nifti_mrs(path: str | Path, expected_axis: SpectralAxis | None = None, subject: str | None = None,
-                   site: str = "") -> Scan:
+                   site: str = "", edit_order: str | None = None, condition: str | None = None) -> Scan:
     """Read an edited NIfTI-MRS file into a :class:`~mrsbench.data.Scan`.
 
+    Layouts: ON/OFF on DIM_EDIT (conditions from its EditCondition header, else told from NAA); no DIM_EDIT
+    but ON/OFF interleaved on DIM_DYN, as spec2nii writes many vendors' MEGA data (``edit_order``
+    ``"ON,OFF"`` or ``"OFF,ON"`` for the first two transients; without it the order is told from NAA at
+    2.01 ppm, which the 1.9 ppm pulse partly inverts, and an ambiguous case is an error); uncombined coils
+    on DIM_COIL (signal-weighted combination, :func:`_combine_coils`). ``condition`` ``"ON"``/``"OFF"``
+    reads a file holding one condition only and returns (transients (T, N), axis, meta) instead of a
+    :class:`Scan` (pair it with the other condition's file: :func:`mrsbench.readers.pair_conditions`).
+
     Raises :class:`InputError` (message starts with the file name) for: a file that is not
-    NIfTI-MRS, a non-1H nucleus, no DIM_EDIT dimension, more than one voxel or uncombined coils,
-    a spectral width or field strength different from ``expected_axis``, NaN/Inf samples,
-    fewer than two transients per condition, or non-complex data.
+    NIfTI-MRS, a non-1H nucleus, no editing information, more than one voxel, a spectral width or field
+    strength different from ``expected_axis``, NaN/Inf samples, fewer than two transients per
+    condition, or non-complex data.
     """
     path = Path(path)
     src = str(path)
@@ -102,74 +127,51 @@ def read_nifti_mrs(path: str | Path, expected_axis: SpectralAxis | None = None, 
     tags = list(img.dim_tags)
     n_higher = len(shape) - 4
     tags = tags[:max(n_higher, 0)]
-    if "DIM_EDIT" not in tags:
-        raise InputError(src, f"no edit dimension (DIM_EDIT) among the dimension tags {tags or '[]'}; "
-                         "an edited MEGA-PRESS scan needs ON and OFF on DIM_EDIT")
     for k, tag in enumerate(tags):
-        if tag not in ("DIM_EDIT", "DIM_DYN") and shape[4 + k] > 1:
+        if tag not in ("DIM_EDIT", "DIM_DYN", "DIM_COIL") and shape[4 + k] > 1:
             raise InputError(src, f"dimension {tag} has size {shape[4 + k]}; combine it first "
-                             "(only DIM_DYN transients and DIM_EDIT conditions are supported)")
-    e_dim = 4 + tags.index("DIM_EDIT")
-    if shape[e_dim] != 2:
-        raise InputError(src, f"DIM_EDIT has {shape[e_dim]} conditions; MEGA-PRESS needs exactly 2 (ON and OFF)")
-
+                             "(only DIM_DYN transients, DIM_EDIT conditions and DIM_COIL coils are supported)")
+    if "DIM_EDIT" in tags and shape[4 + tags.index("DIM_EDIT")] != 2:
+        raise InputError(src, f"DIM_EDIT has {shape[4 + tags.index('DIM_EDIT')]} conditions; MEGA-PRESS needs "
+                         "exactly 2 (ON and OFF)")
     try:
         data = np.asarray(img[:])  # nifti_mrs applies its conjugation convention here
     except Exception as e:  # truncated or corrupt image data (gzip EOF, short file)
         raise InputError(src, f"cannot read the image data (truncated or corrupt file?): {type(e).__name__}: "
                          f"{str(e)[:200]}") from None
     data = data.reshape(shape)[0, 0, 0]  # (points, *higher)
-    # move to (points, dyn, edit)
-    d_dim = 4 + tags.index("DIM_DYN") if "DIM_DYN" in tags else None
-    order = [0] + ([d_dim - 3] if d_dim is not None else []) + [e_dim - 3]
-    rest = [i for i in range(data.ndim) if i not in order]
-    data = np.transpose(data, order + rest).reshape(data.shape[0], -1, 2)  # other dims have size 1
+    meta = {"source": src, "edit_order": None}
+    if "DIM_COIL" in tags and shape[4 + tags.index("DIM_COIL")] > 1:
+        c = 1 + tags.index("DIM_COIL")
+        data = _combine_coils(data, c, src)
+        meta["coils_combined"] = int(shape[4 + tags.index("DIM_COIL")])
+        tags = [t for t in tags if t != "DIM_COIL"]
+    elif "DIM_COIL" in tags:
+        data = data.reshape(data.shape[:1 + tags.index("DIM_COIL")] + data.shape[2 + tags.index("DIM_COIL"):])
+        tags = [t for t in tags if t != "DIM_COIL"]
+    # move to (points, dyn, edit): a missing dimension becomes size 1
+    d_ax = 1 + tags.index("DIM_DYN") if "DIM_DYN" in tags else None
+    e_ax = 1 + tags.index("DIM_EDIT") if "DIM_EDIT" in tags else None
+    x = data.reshape(data.shape + (1,) * (3 - data.ndim)) if data.ndim < 3 else data
+    axes = [0] + [a for a in (d_ax, e_ax) if a is not None]
+    rest = [i for i in range(x.ndim) if i not in axes]
+    x = np.transpose(x, axes + rest).reshape(x.shape[0], -1 if d_ax is not None else 1, 2 if e_ax is not None else 1)
 
     sw = float(img.spectralwidth)
     f0 = float(img.spectrometer_frequency[0])
     centre = float(img.SpecFreqChemShift) if "SpecFreqChemShift" in img.hdr_ext else NIFTI_DEFAULT_CENTRE_PPM
     if not np.isfinite(sw) or sw <= 0:
         raise InputError(src, f"invalid dwell time (spectral width {sw} Hz)")
-    axis = SpectralAxis(sw_hz=sw, f0_mhz=f0, n_points=data.shape[0], centre_ppm=centre)
+    axis = SpectralAxis(sw_hz=sw, f0_mhz=f0, n_points=x.shape[0], centre_ppm=centre)
     if expected_axis is not None:
         if not np.isclose(sw, expected_axis.sw_hz, rtol=1e-6):
             raise InputError(src, f"spectral width {sw:g} Hz differs from the cohort's {expected_axis.sw_hz:g} Hz")
         if not np.isclose(f0, expected_axis.f0_mhz, rtol=1e-3):
             raise InputError(src, f"field strength {f0 / 42.577:.2f} T ({f0:g} MHz) differs from the cohort's "
                              f"{expected_axis.f0_mhz / 42.577:.2f} T ({expected_axis.f0_mhz:g} MHz)")
-        if data.shape[0] != expected_axis.n_points:
-            raise InputError(src, f"{data.shape[0]} points, but the cohort has {expected_axis.n_points}")
-
-    a = data[:, :, 0].T  # (dyn, points)
-    b = data[:, :, 1].T
-    validate_fids(np.concatenate([a, b]), src, min_transients=1)
-    if a.shape[0] < 2:
-        raise InputError(src, f"only {a.shape[0]} transient per condition; at least 2 are needed")
-
+        if x.shape[0] != expected_axis.n_points:
+            raise InputError(src, f"{x.shape[0]} points, but the cohort has {expected_axis.n_points}")
     hdr = img.hdr_ext
-    edit_hdr = None
-    k_edit = tags.index("DIM_EDIT")
-    dim_hdr_key = f"dim_{5 + k_edit}_header"
-    if dim_hdr_key in hdr:
-        edit_hdr = hdr[dim_hdr_key]
-    meta = {"source": src, "edit_order": None}
-    if isinstance(edit_hdr, dict) and "EditCondition" in edit_hdr:
-        cond = edit_hdr["EditCondition"]
-        if isinstance(cond, dict):  # {"start":..., "increment":...} form is numeric: not usable
-            cond = None
-    else:
-        cond = None
-    if cond is not None:
-        labels = _condition_labels(cond, hdr["EditPulse"] if "EditPulse" in hdr else None, src)
-        on_idx = labels.index(ON)
-        meta["edit_order"] = "EditCondition header"
-    else:
-        on_idx = _infer_on_index(a, b, axis)
-        if on_idx is None:
-            raise InputError(src, "no EditCondition header and the ON/OFF order cannot be told from the NAA "
-                             "signal; add dim_N_header EditCondition ['ON', 'OFF'] to the file")
-        meta["edit_order"] = "inferred from NAA 2.01 ppm (no EditCondition header)"
-    on, off = (a, b) if on_idx == 0 else (b, a)
     if "EchoTime" in hdr:
         meta["echo_time_s"] = float(hdr["EchoTime"])
     mrsb = hdr["mrsbench"] if "mrsbench" in hdr else None
@@ -178,6 +180,49 @@ def read_nifti_mrs(path: str | Path, expected_axis: SpectralAxis | None = None, 
         site = site or mrsb.get("site", "")
     if subject is None:
         subject = path.name.split(".nii")[0]
+
+    if condition is not None:  # one condition per file: every transient on DIM_DYN
+        if e_ax is not None:
+            raise InputError(src, f"condition {condition} was given but the file holds both on DIM_EDIT")
+        t = x[:, :, 0].T
+        validate_fids(t, src, min_transients=2)
+        meta.update(edit_order=f"{condition.upper()} (one condition per file)", subject=str(subject), site=str(site))
+        return t, axis, meta
+
+    if e_ax is None:  # interleaved on DIM_DYN (spec2nii without an edit dimension)
+        if d_ax is None or x.shape[1] < 4 or x.shape[1] % 2:
+            raise InputError(src, f"no editing information: no DIM_EDIT, and {x.shape[1]} transient(s) on DIM_DYN "
+                             "cannot be ON/OFF interleaved pairs (give ON and OFF files, or a DIM_EDIT dimension)")
+        a, b = x[:, 0::2, 0].T, x[:, 1::2, 0].T
+        cond = None
+    else:
+        a, b = x[:, :, 0].T, x[:, :, 1].T  # (dyn, points)
+        edit_hdr = hdr[f"dim_{5 + tags.index('DIM_EDIT')}_header"] if f"dim_{5 + tags.index('DIM_EDIT')}_header" in hdr \
+            else None
+        cond = edit_hdr.get("EditCondition") if isinstance(edit_hdr, dict) else None
+        if isinstance(cond, dict):  # {"start":..., "increment":...} form is numeric: not usable
+            cond = None
+    validate_fids(np.concatenate([a, b]), src, min_transients=1)
+    if a.shape[0] < 2:
+        raise InputError(src, f"only {a.shape[0]} transient per condition; at least 2 are needed")
+    if cond is not None:
+        labels = _condition_labels(cond, hdr["EditPulse"] if "EditPulse" in hdr else None, src)
+        on_idx = labels.index(ON)
+        meta["edit_order"] = "EditCondition header"
+    elif edit_order is not None:
+        order = [o.strip().upper() for o in str(edit_order).split(",")]
+        if sorted(order) != ["OFF", "ON"]:
+            raise InputError(src, f"edit order {edit_order!r}: expected 'ON,OFF' or 'OFF,ON'")
+        on_idx = order.index("ON")
+        meta["edit_order"] = f"{','.join(order)} (given)" + (" interleaved on DIM_DYN" if e_ax is None else "")
+    else:
+        on_idx = _infer_on_index(a, b, axis)
+        if on_idx is None:
+            raise InputError(src, "the ON/OFF order cannot be told from the NAA signal and the file does not say it; "
+                             "give it with --edit-order ON,OFF or OFF,ON")
+        meta["edit_order"] = ("ON,OFF" if on_idx == 0 else "OFF,ON") + " inferred from NAA 2.01 ppm" + \
+            (" (interleaved on DIM_DYN)" if e_ax is None else " (no EditCondition header)")
+    on, off = (a, b) if on_idx == 0 else (b, a)
     return Scan.from_on_off(on, off, axis, interleave=True, subject=str(subject), site=str(site), meta=meta)
 
 
@@ -220,25 +265,13 @@ def write_nifti_mrs(scan: Scan, path: str | Path, echo_time_s: float | None = 0.
     return path
 
 
-def read_folder(folder: str | Path, expected_axis: SpectralAxis | None = None):
-    """Read every ``*.nii``/``*.nii.gz`` in ``folder`` into a :class:`~mrsbench.data.Cohort`.
-
-    The first file fixes the spectral axis unless ``expected_axis`` is given. A
-    ``participants.tsv`` or ``sites.csv`` is not required: site ids come from the files'
-    ``mrsbench`` header or are left empty.
-    """
-    from .data import Cohort
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(folder, "not a folder")
-    files = sorted(p for p in folder.iterdir() if p.name.endswith((".nii", ".nii.gz")))
-    if not files:
-        raise InputError(folder, "no NIfTI-MRS files (*.nii, *.nii.gz) in this folder")
-    scans = []
-    axis = expected_axis
-    for f in files:
-        s = read_nifti_mrs(f, expected_axis=axis)
-        axis = axis or s.axis
-        scans.append(s)
-    return Cohort(scans, name=folder.name)
+def read_folder(folder: str | Path, expected_axis: SpectralAxis | None = None, edit_order: str | None = None):
+    """Every NIfTI-MRS file in ``folder`` (and below it: BIDS trees) as a :class:`~mrsbench.data.Cohort`
+    (:func:`mrsbench.readers.read_data_folder`), on ``expected_axis`` when given (scans on another grid
+    are resampled onto it, :mod:`mrsbench.harmonise`)."""
+    from .harmonise import harmonise_scans
+    from .readers import read_data_folder
+    cohort = read_data_folder(folder, edit_order=edit_order)
+    if expected_axis is not None:
+        cohort.scans, cohort.meta["harmonisation"] = harmonise_scans(cohort.scans, expected_axis)
+    return cohort
