@@ -1,7 +1,6 @@
 """The ``mrsbench`` command line. Heavy modules are imported inside the handlers only."""
 from __future__ import annotations
 
-import argparse
 import sys
 
 from .errors import MRSBenchError
@@ -113,20 +112,39 @@ def _cmd_validate(args) -> int:
     return 0
 
 
-def _cmd_list(args) -> int:
-    from .datasets import DATASETS, DESCRIPTIONS
+# wall time per model and seed measured on 2 CPU cores (the committed boards' results files; harness 1.5
+# quick, 1.4 paper); a GPU was not measured for whole runs
+PRESET_TIMES = {"tiny": "~25 s (plus ~60 s of one-off UMAP compilation)", "quick": "pca/physics 10-60 s, vae 40-140 s",
+                "paper": "pca/physics 6-11 min, vae ~8 min (simgaba)"}
 
-    print("datasets:")
-    for name in DATASETS:
-        print(f"  {name:16s} {DESCRIPTIONS[name]}")
-    print("  <folder>         a folder of NIfTI-MRS files (DIM_DYN transients, DIM_EDIT ON/OFF)")
+
+def _cmd_list(args) -> int:
+    from .datasets import DATASETS, DESCRIPTIONS, config_key
+    from .harness import PRESETS
+    from .physics.basis import cache_dir
+
     try:
         from .registry import list_generators
-    except ImportError:
-        return 0
+        gens = list_generators(args.plugins)
+    except ImportError:  # pragma: no cover
+        gens = []
     print("generators:")
-    for name, desc in list_generators(args.plugins):
+    for name, desc in gens:
         print(f"  {name:16s} {desc}")
+    print("presets (n: short-scan sizes per condition; subsets per subject and n; seeds used by submit):")
+    for name, pr in PRESETS.items():
+        print(f"  {name:8s} n {','.join(map(str, pr.n_values))}, {pr.n_subsets} subset(s), seeds "
+              f"{','.join(map(str, pr.seeds))}, {pr.embedding_samples} samples for the two-sample statistics, "
+              f"UMAP {pr.umap_epochs} epochs; time per model-seed on 2 CPU cores: {PRESET_TIMES.get(name, 'n/a')}")
+    print("datasets:")
+    for name, cfg in DATASETS.items():
+        key = config_key(cfg)
+        path = cache_dir() / "datasets" / f"{cfg.name}-{key}.npz"
+        cached = f"cached, {path.stat().st_size / 1e6:.0f} MB" if path.exists() else "not cached (simulated on first use)"
+        print(f"  {name:16s} {DESCRIPTIONS[name]}; {cfg.n_sites * cfg.subjects_per_site} subjects, {cfg.n_sites} sites, "
+              f"{2 * cfg.n_pairs} transients; identity sim-{key}; {cached}")
+    print("  <path>           real data: a folder of NIfTI-MRS files (flat or BIDS), one NIfTI-MRS file, or an "
+          "Edited-MRS challenge .h5 file (see `mrsbench datasets PATH`)")
     return 0
 
 
@@ -208,7 +226,7 @@ def _cmd_datasets(args) -> int:
             "sites": sorted({s.site for s in cohort.scans}), "axis": ax.to_dict(),
             "harmonisation": cohort.meta.get("harmonisation"),
             "water_references_left_out": cohort.meta.get("water_references", []),
-            "edit_order": sorted({str(s.meta.get("edit_order")) for s in cohort.scans})}
+            "edit_order": sorted({str(s.meta.get("edit_order") or "known (simulated)") for s in cohort.scans})}
     fig = figure(table, args.figure, f"{info['dataset']}: {len(cohort.scans)} subjects") if args.figure else None
     if args.json:
         print(json.dumps({**info, "per_subject": table.to_dict(orient="records"),
@@ -229,130 +247,6 @@ def _cmd_datasets(args) -> int:
     return 0
 
 
-def _add_edit_order(p):
-    p.add_argument("--edit-order", choices=["ON,OFF", "OFF,ON"], default=None,
-                   help="for files interleaving ON and OFF on DIM_DYN without an edit dimension: the condition of the "
-                        "first transient (default: told from NAA at 2.01 ppm, which the 1.9 ppm pulse partly inverts)")
-
-
-def _add_plugins(p):
-    p.add_argument("--plugins", nargs="*", default=[], metavar="MODULE_OR_PATH",
-                   help="extra generator plugins: importable modules or .py files")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
-    p = argparse.ArgumentParser(prog="mrsbench", description=(
-        "Benchmark generative models of GABA-edited MEGA-PRESS MRS transients: reconstruction, "
-        "feature-level similarity, application (fill-up of a short scan) and quantification agreement."))
-    p.add_argument("--version", action="version", version=f"mrsbench {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
-    r = sub.add_parser("run", help="train (or load) a generator and score it with the fixed harness")
-    r.add_argument("--model", required=True, help="generator name (see `mrsbench list`)")
-    r.add_argument("--dataset", default="simgaba-small",
-                   help="dataset name, or real data: a folder of NIfTI-MRS files (flat or BIDS), one NIfTI-MRS file "
-                        "or an Edited-MRS challenge .h5 file")
-    _add_edit_order(r)
-    r.add_argument("--basis", default=None, help="simulate the named dataset from this MEGA-PRESS basis folder "
-                                                "(see `mrsbench simulate --basis`)")
-    r.add_argument("--preset", default="quick", help="evaluation preset: quick | paper | tiny")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--out", default="runs", help="output folder (results under OUT/<run-id>/)")
-    _add_plugins(r)
-    r.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    r.set_defaults(handler=_cmd_run)
-
-    ls = sub.add_parser("list", help="list datasets and generators")
-    _add_plugins(ls)
-    ls.set_defaults(handler=_cmd_list)
-
-    s = sub.add_parser("simulate", help="write a simulated dataset as NIfTI-MRS files + ground truth")
-    s.add_argument("--dataset", default="simgaba-small")
-    s.add_argument("--out", required=True)
-    s.add_argument("--seed", type=int, default=None, help="override the dataset's seed")
-    s.add_argument("--basis", default=None,
-                   help="simulate from this MEGA-PRESS basis instead of the built-in one: a folder with FSL-MRS JSON "
-                        "ON/OFF folders (edit_on/, edit_off/) or two LCModel files (*on*.BASIS, *off*.BASIS); "
-                        "editing-pulse detuning under drift is then off")
-    s.set_defaults(handler=_cmd_simulate)
-
-    b = sub.add_parser("basis", help="simulate the MEGA-PRESS basis set and write it (FSL-MRS JSON, LCModel .BASIS)")
-    b.add_argument("--out", required=True, help="output folder (FSL-MRS: edit_on/, edit_off/, edit_diff/ inside; "
-                   "LCModel: edit_on.BASIS, edit_off.BASIS, edit_diff.BASIS)")
-    b.add_argument("--format", choices=["fsl", "lcmodel", "all"], default="all",
-                   help="FSL-MRS JSON folders, LCModel .BASIS files (also for Osprey), or both (default)")
-    b.add_argument("--te", type=float, default=68.0, help="echo time (ms)")
-    b.add_argument("--field", type=float, default=127.75, help="spectrometer frequency (MHz)")
-    b.add_argument("--sw", type=float, default=2000.0, help="spectral width (Hz)")
-    b.add_argument("--points", type=int, default=2048)
-    b.add_argument("--edit-on", type=float, default=1.9, help="edit-ON pulse frequency (ppm)")
-    b.add_argument("--edit-off", type=float, default=7.46, help="edit-OFF pulse frequency (ppm)")
-    b.add_argument("--gaba", choices=["near", "govindaraju"], default="near", help="GABA spin parameters")
-    b.add_argument("--linewidth", type=float, default=2.0, help="Lorentzian line width of the written FIDs (Hz)")
-    b.add_argument("--no-cache", action="store_true", help="simulate even if a cached basis exists")
-    b.set_defaults(handler=_cmd_basis)
-
-    q = sub.add_parser("qc", help="process a scan and print its signal-quality measures")
-    q.add_argument("file")
-    q.add_argument("--reference", default=None)
-    q.add_argument("--json", action="store_true")
-    q.set_defaults(handler=_cmd_qc)
-
-    qu = sub.add_parser("quantify", help="process and quantify a scan (LCM + Gannet-style)")
-    qu.add_argument("file", help="a NIfTI-MRS file, a folder of them (flat or BIDS) or an Edited-MRS challenge .h5 "
-                                 "file; with several subjects the table has a subject column")
-    _add_edit_order(qu)
-    qu.add_argument("--out", default=None)
-    qu.set_defaults(handler=_cmd_quantify)
-
-    ds = sub.add_parser("datasets", help="inspect a dataset before a run: subjects, sites, axis, transients, quality")
-    ds.add_argument("dataset", help="dataset name (see `mrsbench list`), folder (flat or BIDS), NIfTI-MRS or challenge "
-                                    ".h5 file")
-    _add_edit_order(ds)
-    ds.add_argument("--figure", default=None, help="write a per-subject quality figure (PNG) here")
-    ds.add_argument("--json", action="store_true", help="machine-readable output")
-    ds.add_argument("--quiet", action="store_true", help="no progress bars")
-    ds.set_defaults(handler=_cmd_datasets)
-
-    lb = sub.add_parser("leaderboard", help="build a leaderboard table from results files")
-    lb.add_argument("--results", nargs="*", default=None)
-    lb.add_argument("--dataset", default=None)
-    lb.add_argument("--preset", default=None)
-    lb.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
-    lb.set_defaults(handler=_cmd_leaderboard)
-
-    c = sub.add_parser("compare", help="compare two results (files, folders or leaderboards)")
-    c.add_argument("a")
-    c.add_argument("b")
-    c.add_argument("--model", default=None, help="compare only this model (folders hold several)")
-    c.add_argument("--allow-incompatible", action="store_true",
-                   help="compare results of different datasets, presets or harness versions (with a warning)")
-    c.set_defaults(handler=_cmd_compare)
-
-    sm = sub.add_parser("submit", help="check a generator class and run the harness for the leaderboard")
-    sm.add_argument("target", help="MODULE:CLASS or path/to/file.py")
-    sm.add_argument("--dataset", default="simgaba-small")
-    sm.add_argument("--preset", default="quick")
-    sm.add_argument("--root", default="leaderboards", help="leaderboard root folder")
-    sm.add_argument("--name", default=None, help="model name in the leaderboard (default: the class's name)")
-    sm.add_argument("--no-progress", action="store_true")
-    sm.set_defaults(handler=_cmd_submit)
-
-    v = sub.add_parser("validate", help="validate a results.json file (and optionally reproduce it)")
-    v.add_argument("results", help="a results JSON file (runs/<id>/results.json or a leaderboard's MODEL-seedN.json)")
-    v.add_argument("--no-dataset-check", action="store_true",
-                   help="skip regenerating the dataset to check its identity and fingerprint")
-    v.add_argument("--reproduce", action="store_true",
-                   help="re-run the same model, dataset, preset and seed and compare every metric within tolerance")
-    v.add_argument("--verbose", action="store_true", help="with --reproduce: list every metric, not only failures")
-    v.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    _add_plugins(v)
-    v.set_defaults(handler=_cmd_validate)
-    return p
-
-
 def _on_sigterm(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -360,6 +254,8 @@ def _on_sigterm(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     import os
     import signal
+
+    from .cli_parser import build_parser
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -19,7 +19,7 @@ def test_help_lists_subcommands_and_is_fast():
 
 
 def test_help_does_not_import_heavy_modules():
-    code = ("import sys; from mrsbench.cli import build_parser; build_parser().format_help(); "
+    code = ("import sys; from mrsbench.cli_parser import build_parser; build_parser().format_help(); "
             "print(','.join(m for m in ('torch','umap','mlflow','matplotlib','sklearn','pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
@@ -76,3 +76,38 @@ def test_qc_json_keys(tmp_path, capsys):
     assert rep["linewidth_hz"] == rep["linewidth_ppm"] * 127.75
     assert main(["qc", str(tmp_path / "sub-001.nii.gz")]) == 0
     assert "NAA FWHM" in capsys.readouterr().out
+
+
+def test_every_subcommand_and_argument_has_help():
+    """Every subcommand has a description and examples, every argument a non-empty help text; the top-level
+    help lists the subcommands by group."""
+    import argparse
+
+    from mrsbench.cli_parser import GROUPS, build_parser
+    p = build_parser()
+    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    listed = {c for _, cmds in GROUPS for c in cmds}
+    assert listed == set(sub.choices) == set(SUBCOMMANDS)
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    for name, sp in sub.choices.items():
+        assert helps.get(name), name
+        assert sp.description and len(sp.description) > 60, name
+        assert sp.epilog and "examples:" in sp.epilog and f"mrsbench {name}" in sp.epilog, name
+        for a in sp._actions:
+            if isinstance(a, argparse._HelpAction):
+                continue
+            assert a.help and a.help.strip(), (name, a.dest)
+    top = p.format_help()
+    for group, cmds in GROUPS:
+        assert group in top and all(c in top for c in cmds)
+
+
+def test_list_shows_generators_presets_and_datasets(capsys):
+    from mrsbench.harness import PRESETS
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for section in ("generators:", "presets", "datasets:"):
+        assert section in out
+    for name in list(PRESETS) + ["simgaba-small", "simgaba", "pca", "vae", "physics"]:
+        assert f"  {name} " in out, name
+    assert "identity sim-" in out and "transients" in out and "time per model-seed on 2 CPU cores" in out
