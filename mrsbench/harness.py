@@ -218,6 +218,8 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
         results["dataset_reading"] = {"layout": cohort.meta.get("layout"), "harmonisation": cohort.meta["harmonisation"],
                                       "edit_order": sorted({str(s.meta.get("edit_order")) for s in cohort.scans}),
                                       "water_references_left_out": len(cohort.meta.get("water_references", []))}
+    if "basis" in cohort.meta:  # simulated from a user basis: which one, and what it lacked
+        results["dataset_basis"] = cohort.meta["basis"]
     write_run(run_dir, results, emb_fig, spectra_fig, ba, Path(out) if track else None)
     return results, run_dir
 
