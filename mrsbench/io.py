@@ -78,7 +78,7 @@ def _combine_coils(data: np.ndarray, c_dim: int, src: str) -> np.ndarray:
     if not np.all(np.isfinite(s0)) or np.all(np.abs(s0) == 0) or np.any(var <= 0):
         raise InputError(src, f"coil dimension (DIM_COIL, {x.shape[-1]} coils) cannot be combined: no signal at the "
                          "first point or a coil without noise; combine the coils before converting")
-    w = np.conj(s0) / np.abs(s0).clip(1e-300) * np.abs(s0) / var
+    w = np.conj(s0) / var
     return (x * w).sum(-1) / np.sum(np.abs(w))
 
 
