@@ -26,7 +26,8 @@ DESCRIPTIONS = {
 
 def dataset_config(name: str, seed: int | None = None) -> CohortConfig:
     if name not in DATASETS:
-        raise InputError(name, f"unknown dataset; choose one of {', '.join(DATASETS)} or a folder of NIfTI-MRS files")
+        raise InputError(name, f"unknown dataset; choose one of {', '.join(DATASETS)} or a path to real data "
+                         "(a NIfTI-MRS folder or BIDS tree, a NIfTI-MRS file, a challenge .h5 file)")
     cfg = DATASETS[name]
     return replace(cfg, seed=seed) if seed is not None else cfg
 
