@@ -74,6 +74,42 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    import json as _json
+
+    from .errors import InputError
+    from .sweep import SweepSpec, load_sweep_file, run_sweep
+
+    doc = load_sweep_file(args.file) if args.file else {}
+    lists = {"models": args.models, "seeds": args.seeds, "datasets": args.datasets, "presets": args.presets,
+             "plugins": args.plugins or None}
+    for k, v in lists.items():
+        if v is not None:
+            doc[k] = v
+    for k in ("models", "datasets", "presets", "plugins", "seeds"):
+        if isinstance(doc.get(k), str):
+            doc[k] = [x.strip() for x in doc[k].split(",") if x.strip()]
+    if doc.get("seeds") is not None:
+        try:
+            doc["seeds"] = [int(x) for x in doc["seeds"]]
+        except (TypeError, ValueError):
+            raise InputError("sweep", f"seeds must be integers, got {doc['seeds']!r}") from None
+    for k, v in (("root", args.root), ("backend", args.backend), ("address", args.address), ("workers", args.workers),
+                 ("cpus_per_cell", args.cpus_per_cell), ("gpus_per_cell", args.gpus_per_cell),
+                 ("tracking_uri", args.tracking_uri)):
+        if v is not None:
+            doc[k] = v
+    if args.leaderboard:
+        doc["leaderboard"] = True
+    if args.no_track:
+        doc["track"] = False
+    if not doc.get("models"):
+        raise InputError("sweep", "no models: give --models or a sweep file with models")
+    report = run_sweep(SweepSpec(**doc), progress=not args.no_progress and not args.json)
+    print(_json.dumps(report.to_dict(), indent=1) if args.json else report.text())
+    return 1 if report.failed else 0
+
+
 def _cmd_submit(args) -> int:
     from .submission import submit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 GROUPS = (
-    ("run and compare", ("run", "submit", "leaderboard", "compare", "validate")),
+    ("run and compare", ("run", "sweep", "submit", "leaderboard", "compare", "validate")),
     ("data", ("list", "datasets", "simulate")),
     ("instruments", ("qc", "quantify", "basis")),
 )
@@ -37,7 +37,7 @@ def _sub(sub, name, help, description, examples):
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .cli import (_cmd_basis, _cmd_compare, _cmd_datasets, _cmd_leaderboard, _cmd_list, _cmd_qc, _cmd_quantify,
-                      _cmd_run, _cmd_simulate, _cmd_submit, _cmd_validate)
+                      _cmd_run, _cmd_simulate, _cmd_submit, _cmd_sweep, _cmd_validate)
 
     groups = "\n".join(f"  {g}: {', '.join(c)}" for g, c in GROUPS)
     p = argparse.ArgumentParser(prog="mrsbench", formatter_class=argparse.RawDescriptionHelpFormatter, description=(
@@ -166,6 +166,47 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--allow-incompatible", action="store_true",
                    help="compare results of different datasets, presets or harness versions (with a warning)")
     c.set_defaults(handler=_cmd_compare)
+
+    sw = _sub(sub, "sweep", "run the grid models x seeds x datasets x presets (Ray, resumable)",
+              "Run every cell of the grid models x seeds x datasets x presets and write each cell's results file\n"
+              "(the results.json `mrsbench run` writes) to ROOT/<dataset>/<preset>/<model>-seed<seed>.json.\n"
+              "With Ray installed (pip install 'mrsbench[ray]') the cells are Ray tasks on an embedded local Ray\n"
+              "(--workers CPUs) or on an existing cluster (--address); without it they run one after another here.\n"
+              "Cells whose valid results file exists are skipped, so re-running a killed sweep finishes only what is\n"
+              "missing; a failing cell is reported and the others complete. The model-independent work of each\n"
+              "(dataset, preset, seed) is computed once and shared by its models' cells. MLflow: one parent run per\n"
+              "sweep with a nested run per cell, logged by this process (the driver).",
+              ["mrsbench sweep --models pca,physics --presets tiny --seeds 0,1",
+               "mrsbench sweep --models vae,pca,physics --datasets simgaba --presets paper --root leaderboards --leaderboard",
+               "mrsbench sweep --file sweep.toml --address ray://head-node:10001",
+               "mrsbench sweep --models pca --backend local --json"])
+    sw.add_argument("--file", default=None, help="sweep file (TOML or JSON) with the fields below (models, seeds, "
+                                                 "datasets, presets, root, ...); options given here override it")
+    sw.add_argument("--models", default=None, help="comma-separated generator names (see `mrsbench list`)")
+    sw.add_argument("--seeds", default=None, help="comma-separated seeds (default: each preset's fixed seeds)")
+    sw.add_argument("--datasets", default=None, help="comma-separated dataset names or data paths (default: simgaba-small)")
+    sw.add_argument("--presets", default=None, help="comma-separated presets (default: quick)")
+    sw.add_argument("--root", default=None, help="results root: ROOT/<dataset>/<preset>/<model>-seed<seed>.json "
+                                                 "(default: runs/sweep)")
+    sw.add_argument("--backend", choices=["auto", "ray", "local"], default=None,
+                    help="auto: Ray when installed, else local (sequential, in this process) (default: auto)")
+    sw.add_argument("--address", default=None, help="join an existing Ray cluster (e.g. auto, ray://HOST:10001) "
+                                                    "instead of starting a local one")
+    sw.add_argument("--workers", type=int, default=None, help="local Ray: number of CPUs (parallel cells) "
+                                                              "(default: all CPUs)")
+    sw.add_argument("--cpus-per-cell", type=float, default=None, help="CPUs requested by each cell's Ray task "
+                                                                      "(default: 1)")
+    sw.add_argument("--gpus-per-cell", type=float, default=None,
+                    help="GPUs requested by each cell (default: what the generator declares in its `resources`)")
+    sw.add_argument("--leaderboard", action="store_true",
+                    help="regenerate the leaderboard (README.md, index.html, leaderboard.json) of every affected folder")
+    sw.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
+                                                         "sqlite ROOT/mlflow.db)")
+    sw.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+    _add_plugins(sw)
+    sw.add_argument("--json", action="store_true", help="print the sweep report as JSON")
+    sw.add_argument("--no-progress", action="store_true", help="hide the progress bar over cells")
+    sw.set_defaults(handler=_cmd_sweep)
 
     sm = _sub(sub, "submit", "check a generator class and run the harness for the leaderboard",
               "Check a generator class (the public API), run the harness for every seed of the preset and add the\n"

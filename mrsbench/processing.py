@@ -83,12 +83,22 @@ def band_filter(fids: np.ndarray, axis: SpectralAxis, ppm: tuple[float, float]) 
 def phasor(axis: SpectralAxis, freq_hz, phase_rad, n: int | None = None) -> np.ndarray:
     """exp(i(2*pi*f*t + phi)) for the first ``n`` time points, f and phi broadcast per transient."""
     n = axis.n_points if n is None else n
-    f = np.asarray(freq_hz, float)[..., None]
-    p = np.asarray(phase_rad, float)[..., None]
-    # z^k by a running product (relative error ~ k * 1e-16), much cheaper than sin/cos per sample
-    step = np.broadcast_to(np.exp(2j * np.pi * f * axis.dwell_s), np.broadcast_shapes(f.shape, p.shape)[:-1] + (n,)).copy()
-    step[..., 0] = np.exp(1j * p[..., 0]) if p.ndim else np.exp(1j * p)
-    return np.cumprod(step, axis=-1)
+    f = np.asarray(freq_hz, float)
+    p = np.asarray(phase_rad, float)
+    lead = np.broadcast_shapes(f.shape, p.shape)
+    z = np.exp(2j * np.pi * f * axis.dwell_s)
+    # z^k = z^(B*j) * z^m for k = B*j + m: two short running products (length B and n/B, relative
+    # error ~ 64 * 1e-16) and one broadcast product; ~10x cheaper than cumprod over n or sin/cos per sample
+    B = 64
+    J = -(-n // B)
+    lo = np.broadcast_to(z[..., None], z.shape + (B,)).copy()
+    lo[..., 0] = 1.0
+    lo = np.cumprod(lo, axis=-1)                                  # z^m, m < B
+    hi = np.broadcast_to((lo[..., -1] * z)[..., None], z.shape + (J,)).copy()
+    hi[..., 0] = 1.0
+    hi = np.cumprod(hi, axis=-1) * np.exp(1j * p)[..., None]      # e^(i phi) z^(B j)
+    out = (np.broadcast_to(hi, lead + (J,))[..., :, None] * np.broadcast_to(lo, lead + (B,))[..., None, :])
+    return out.reshape(lead + (J * B,))[..., :n]
 
 
 def apply_shift(fids: np.ndarray, axis: SpectralAxis, freq_hz, phase_rad) -> np.ndarray:

@@ -114,7 +114,7 @@ def test_harness_fails_bad_generators(runs, tmp_path):
 
 
 def test_results_written_atomically_and_never_touch_earlier_runs(runs, tmp_path, monkeypatch):
-    import mrsbench.harness as h
+    import mrsbench.outputs as h
     out, res = runs
     before = {p: p.read_bytes() for p in out.rglob("results.json")}
 

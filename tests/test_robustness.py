@@ -164,14 +164,14 @@ def _mlflow_runs(db: Path) -> list:
 
 INTERRUPT = textwrap.dedent("""
     import os, signal, sys
-    from mrsbench import harness
+    from mrsbench import outputs
     from mrsbench.cli import main
-    real = harness._figures
+    real = outputs._figures
     def figures(run_dir, *a, **k):
         out = real(run_dir, *a, **k)          # in the write window: figures written, results.json not yet
         os.kill(os.getpid(), getattr(signal, sys.argv[2]))
         return out
-    harness._figures = figures
+    outputs._figures = figures
     sys.exit(main(["run", "--model", "pca", "--preset", "tiny", "--out", sys.argv[1], "--no-progress"]))
 """)
 

@@ -1,0 +1,462 @@
+"""`mrsbench sweep`: the grid models x seeds x datasets x presets, run as Ray tasks (an embedded local Ray,
+or an existing cluster with ``address``) or, without Ray, one cell after another in this process with
+the same outputs.
+
+Layout (the leaderboards' own): ROOT/<dataset>/<preset>/<model>-seed<seed>.json, byte for byte the
+``results.json`` that ``mrsbench run`` writes for that cell, its figures in .../figures/. A cell whose
+valid results file exists (checksum, harness version, and the cell's model, dataset, preset and seed)
+is skipped, so a sweep that was killed finishes only what is missing. Workers never write into ROOT:
+a task returns its results and figure bytes to the driver, which publishes them atomically (figures
+first, the results file last), logs them to MLflow and advances the progress bar. Workers on other
+machines therefore need no shared file system.
+
+The model-independent work of a (dataset, preset, seed) group (:mod:`mrsbench.shared`) is one task
+whose result every model's cell of the group receives, so it is computed once per group, not per model.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ._files import atomic_path
+from .errors import InputError, MRSBenchError
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One results file of the grid."""
+
+    model: str
+    dataset: str
+    preset: str
+    seed: int
+
+    @property
+    def is_path(self) -> bool:
+        return "/" in self.dataset or os.sep in self.dataset or Path(self.dataset).exists()
+
+    def path(self, root: Path) -> Path:
+        folder = Path(self.dataset.rstrip("/")).name if self.is_path else self.dataset   # a data folder: its name
+        return Path(root) / folder / self.preset / f"{self.model}-seed{self.seed}.json"
+
+    def label(self) -> str:
+        return f"{self.model} {self.dataset}/{self.preset} seed {self.seed}"
+
+
+@dataclass
+class SweepSpec:
+    """A sweep: the grid (``seeds`` None: each preset's fixed seeds) and where and how it runs."""
+
+    models: list[str]
+    datasets: list[str] = field(default_factory=lambda: ["simgaba-small"])
+    presets: list[str] = field(default_factory=lambda: ["quick"])
+    seeds: list[int] | None = None
+    root: str = "runs/sweep"
+    plugins: list[str] = field(default_factory=list)
+    backend: str = "auto"                 # "auto" (Ray if installed), "ray", "local"
+    address: str | None = None            # an existing Ray cluster ("auto", "ray://host:10001", ...)
+    workers: int | None = None            # local Ray: CPUs to start it with (default: all)
+    cpus_per_cell: float = 1.0
+    gpus_per_cell: float | None = None    # None: what each generator declares in ``resources``
+    track: bool = True                    # MLflow: one parent run per sweep, a nested run per cell
+    tracking_uri: str | None = None       # default $MLFLOW_TRACKING_URI, else sqlite ROOT/mlflow.db
+    leaderboard: bool = False             # regenerate the boards of the affected folders at the end
+
+    def cells(self) -> list[Cell]:
+        from .protocol import get_preset
+        out = []
+        for d in self.datasets:
+            for p in self.presets:
+                seeds = self.seeds if self.seeds is not None else list(get_preset(p).seeds)
+                for s in seeds:
+                    for m in self.models:
+                        out.append(Cell(m, d, p, int(s)))
+        return out
+
+
+SPEC_KEYS = {f for f in SweepSpec.__dataclass_fields__}
+
+
+def load_sweep_file(path: str | Path) -> dict:
+    """A sweep file: TOML (``.toml``) or JSON with the fields of :class:`SweepSpec` (lists or
+    comma-separated strings)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "no such sweep file")
+    try:
+        if p.suffix == ".toml":
+            import tomllib
+            doc = tomllib.loads(p.read_text())
+        else:
+            doc = json.loads(p.read_text())
+    except Exception as e:
+        raise InputError(p, f"cannot parse sweep file: {type(e).__name__}: {e}") from None
+    doc = doc.get("sweep", doc) if isinstance(doc, dict) else doc
+    if not isinstance(doc, dict):
+        raise InputError(p, "a sweep file is a table of SweepSpec fields")
+    unknown = set(doc) - SPEC_KEYS
+    if unknown:
+        raise InputError(p, f"unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(SPEC_KEYS))}")
+    return doc
+
+
+# --- which cells are done -------------------------------------------------------------------
+
+def existing_problem(cell: Cell, root: Path) -> str | None:
+    """None when the cell's results file exists and is valid for this cell; else why it must be (re)computed."""
+    from .leaderboard import validate_results
+    p = cell.path(root)
+    if not p.is_file():
+        return "missing"
+    try:
+        doc = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        return f"unreadable ({type(e).__name__})"
+    if not isinstance(doc, dict):
+        return "not a results document"
+    probs = validate_results(doc, str(p))
+    if probs:
+        return probs[0]
+    want = {"model": cell.model, "preset_name": cell.preset, "seed": cell.seed}
+    for k, v in want.items():
+        if doc.get(k) != v:
+            return f"{k} is {doc.get(k)!r}, expected {v!r}"
+    if not cell.is_path and doc.get("dataset") != cell.dataset:
+        return f"dataset is {doc.get('dataset')!r}, expected {cell.dataset!r}"
+    return None
+
+
+# --- the work of a task (driver or worker) ---------------------------------------------------
+
+def _limit_threads(cpus: float) -> None:
+    """Torch intra-op threads to the CPUs the task was given (Ray sets OMP_NUM_THREADS for BLAS)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(max(1, int(cpus)))
+
+
+def shared_task(dataset: str, preset: str, seed: int, cpus: float = 1.0):
+    """The model-independent work of a (dataset, preset, seed) group (disk cache of the node used)."""
+    from .datasets import load_dataset
+    from .protocol import get_preset
+    from .shared import get_shared
+    if cpus:
+        _limit_threads(cpus)
+    pr = get_preset(preset)
+    cohort = load_dataset(dataset, progress=False)
+    sp = cohort.split(seed, pr.split_fractions)
+    train, test = cohort.subset(sp.train), cohort.subset(sp.test)
+    if not train.scans or not test.scans:
+        raise InputError(dataset, "too few subjects for a train/test split")
+    return get_shared(train, test, cohort.meta.get("identity"), sp.to_dict(), pr, seed, progress=False)
+
+
+def cell_task(cell: Cell, plugins: list[str], shared=None, cpus: float = 1.0) -> tuple[dict, dict]:
+    """Run one cell exactly as ``mrsbench run`` does (untracked, into a temporary folder). Returns
+    (results document, {figure file name: bytes})."""
+    from . import registry
+    from .harness import run
+    if cpus:
+        _limit_threads(cpus)
+    registry.load_plugins(plugins)
+    with tempfile.TemporaryDirectory() as tmp:
+        results, run_dir = run(cell.model, dataset=cell.dataset, preset=cell.preset, seed=cell.seed, out=tmp,
+                               plugins=plugins, progress=False, track=False, shared=shared)
+        figs = {f: (run_dir / f).read_bytes() for f in results.get("figures", [])}
+    return results, figs
+
+
+def publish(cell: Cell, root: Path, results: dict, figures: dict) -> Path:
+    """Write the cell's figures, then its results file (the completion marker), each atomically."""
+    dest = cell.path(root)
+    for name, data in figures.items():
+        with atomic_path(dest.parent / "figures" / f"{cell.model}-seed{cell.seed}-{name}") as t:
+            Path(t).write_bytes(data)
+    with atomic_path(dest, ".json") as t:
+        Path(t).write_text(json.dumps(results, indent=1, sort_keys=True))
+    return dest
+
+
+# --- the sweep ----------------------------------------------------------------------------------
+
+@dataclass
+class CellOutcome:
+    cell: Cell
+    status: str                  # "done", "skipped", "failed"
+    path: str | None = None
+    error: str | None = None
+    wall_s: float | None = None
+
+
+@dataclass
+class SweepReport:
+    backend: str
+    outcomes: list[CellOutcome]
+    wall_s: float
+    boards: list[str] = field(default_factory=list)
+    tracking_uri: str | None = None
+
+    @property
+    def failed(self) -> list[CellOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def counts(self) -> dict:
+        c = {"done": 0, "skipped": 0, "failed": 0}
+        for o in self.outcomes:
+            c[o.status] += 1
+        return c
+
+    def to_dict(self) -> dict:
+        return {"backend": self.backend, "wall_s": round(self.wall_s, 3), "counts": self.counts(),
+                "cells": [dict(asdict(o.cell), status=o.status, path=o.path, error=o.error, wall_s=o.wall_s)
+                          for o in self.outcomes], "boards": self.boards, "tracking_uri": self.tracking_uri}
+
+    def text(self) -> str:
+        c = self.counts()
+        hours = self.wall_s / 3600
+        rate = f", {c['done'] / hours:.0f} cells/hour" if c["done"] and hours > 0 else ""
+        lines = [f"sweep ({self.backend}): {c['done']} computed, {c['skipped']} already done, {c['failed']} failed "
+                 f"in {self.wall_s:.0f} s{rate}"]
+        for o in self.failed:
+            lines.append(f"  FAILED {o.cell.label()}: {o.error}")
+        for b in self.boards:
+            lines.append(f"  leaderboard: {b}")
+        if self.tracking_uri:
+            lines.append(f"  MLflow: mlflow ui --backend-store-uri {self.tracking_uri}")
+        return "\n".join(lines)
+
+
+def _error_line(e: BaseException) -> str:
+    """One line for a failed cell: the innermost mrsbench error's message where there is one."""
+    cause = getattr(e, "cause", None) or e   # ray.exceptions.RayTaskError carries the original as .cause
+    msg = str(cause).strip().splitlines()
+    text = msg[0] if isinstance(cause, MRSBenchError) and msg else f"{type(cause).__name__}: {' '.join(msg)[:300]}"
+    return text[:400]
+
+
+def _backend(spec: SweepSpec) -> str:
+    if spec.backend not in ("auto", "ray", "local"):
+        raise InputError("sweep", f"unknown backend {spec.backend!r}; choose auto, ray or local")
+    if spec.backend == "local":
+        if spec.address:
+            raise InputError("sweep", "--address needs the Ray backend")
+        return "local"
+    try:
+        import ray  # noqa: F401
+        return "ray"
+    except ImportError:
+        if spec.backend == "ray" or spec.address:
+            raise InputError("sweep", "Ray is not installed: pip install 'mrsbench[ray]' (or use --backend local)") from None
+        return "local"
+
+
+def run_sweep(spec: SweepSpec, progress: bool = True, log=print) -> SweepReport:
+    """Run every cell of ``spec`` that has no valid results file yet; a failing cell is reported and
+    the others complete."""
+    from . import registry
+    from .protocol import get_preset
+
+    t0 = time.perf_counter()
+    root = Path(spec.root)
+    for p in spec.presets:
+        get_preset(p)   # unknown presets fail before anything runs
+    if not spec.models:
+        raise InputError("sweep", "no models given")
+    plugins = [str(Path(p).resolve()) if str(p).endswith(".py") or Path(p).is_file() else str(p)
+               for p in spec.plugins]
+    registry.load_plugins(plugins)
+    for m in spec.models:
+        registry.get(m)   # an unknown generator is a one-line error before anything runs
+    cells = spec.cells()
+    outcomes: dict[Cell, CellOutcome] = {}
+    todo = []
+    for c in cells:
+        prob = existing_problem(c, root)
+        if prob is None:
+            outcomes[c] = CellOutcome(c, "skipped", str(c.path(root)))
+        else:
+            todo.append(c)
+    backend = _backend(spec)
+    tracker = _Tracker(spec, root, backend, len(cells)) if spec.track and todo else None
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+        bar = tqdm(total=len(todo), desc=f"mrsbench sweep ({backend})", unit="cell")
+
+    def finished(o: CellOutcome, results=None):
+        outcomes[o.cell] = o
+        if tracker is not None:
+            tracker.cell(o, results)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"{o.cell.model} seed {o.cell.seed}: {o.status}")
+
+    try:
+        if todo:
+            if backend == "ray":
+                _run_ray(spec, todo, plugins, root, finished, log)
+            else:
+                _run_local(spec, todo, plugins, root, finished)
+    finally:
+        if bar is not None:
+            bar.close()
+        if tracker is not None:
+            tracker.close(outcomes, time.perf_counter() - t0)
+    report = SweepReport(backend, [outcomes[c] for c in cells], time.perf_counter() - t0,
+                         tracking_uri=tracker.uri if tracker is not None else None)
+    if spec.leaderboard:
+        from .leaderboard import write_leaderboard
+        folders = sorted({c.path(root).parent for c in cells if outcomes[c].status in ("done", "skipped")})
+        for f in folders:
+            report.boards.append(str(write_leaderboard(f)))
+    return report
+
+
+def _run_local(spec, todo, plugins, root, finished) -> None:
+    """Sequential, in this process: one group's shared work, then its models' cells."""
+    groups: dict = {}
+    for c in todo:
+        groups.setdefault((c.dataset, c.preset, c.seed), []).append(c)
+    for (d, p, s), cells in groups.items():
+        try:
+            shared = shared_task(d, p, s, cpus=0)
+        except Exception as e:
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            for c in cells:
+                finished(CellOutcome(c, "failed", error=_error_line(e)))
+            continue
+        for c in cells:
+            t = time.perf_counter()
+            try:
+                results, figs = cell_task(c, plugins, shared, cpus=0)
+            except Exception as e:
+                finished(CellOutcome(c, "failed", error=_error_line(e), wall_s=round(time.perf_counter() - t, 1)))
+                continue
+            path = publish(c, root, results, figs)
+            finished(CellOutcome(c, "done", str(path), wall_s=results["wall_time_s"]["total"]), results)
+
+
+def _run_ray(spec, todo, plugins, root, finished, log) -> None:
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        if spec.address:
+            ray.init(address=spec.address, **kw)
+        else:
+            # the driver's environment (MRSBENCH_CACHE, MLFLOW_*) reaches the workers of the embedded cluster
+            env = {k: v for k, v in os.environ.items() if k.startswith("MRSBENCH_")}
+            ray.init(num_cpus=spec.workers or os.cpu_count(), runtime_env={"env_vars": env} if env else None, **kw)
+        started = True
+    try:
+        have_gpu = ray.cluster_resources().get("GPU", 0) > 0
+        from . import registry
+        shared_remote = ray.remote(shared_task)
+        cell_remote = ray.remote(cell_task)
+        groups: dict = {}
+        pending = {}
+        for c in todo:
+            key = (c.dataset, c.preset, c.seed)
+            if key not in groups:
+                groups[key] = shared_remote.options(num_cpus=spec.cpus_per_cell, max_retries=0).remote(
+                    c.dataset, c.preset, c.seed, spec.cpus_per_cell)
+            gpus = spec.gpus_per_cell
+            if gpus is None:
+                gpus = float(getattr(registry.get(c.model), "resources", {}).get("num_gpus", 0))
+            if gpus and not have_gpu:
+                log(f"note: {c.model} asks for a GPU but the Ray cluster has none; its cells run on CPU")
+                gpus = 0
+            ref = cell_remote.options(num_cpus=spec.cpus_per_cell, num_gpus=gpus, max_retries=0).remote(
+                c, plugins, groups[key], spec.cpus_per_cell)
+            pending[ref] = (c, time.perf_counter())
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                c, t = pending.pop(ref)
+                try:
+                    results, figs = ray.get(ref)
+                except Exception as e:
+                    finished(CellOutcome(c, "failed", error=_error_line(e), wall_s=round(time.perf_counter() - t, 1)))
+                    continue
+                path = publish(c, root, results, figs)
+                finished(CellOutcome(c, "done", str(path), wall_s=results["wall_time_s"]["total"]), results)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# --- MLflow from the driver -------------------------------------------------------------------
+
+class _Tracker:
+    """One parent MLflow run for the sweep, a nested run per computed or failed cell, logged from the
+    driver (workers on other nodes need no access to the tracking store)."""
+
+    def __init__(self, spec: SweepSpec, root: Path, backend: str, n_cells: int):
+        import logging
+        import warnings
+        logging.getLogger("mlflow").setLevel(logging.ERROR)
+        logging.getLogger("alembic").setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import mlflow
+        self.mlflow = mlflow
+        env_uri = os.environ.get("MLFLOW_TRACKING_URI")
+        root = root.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        self.uri = spec.tracking_uri or env_uri or f"sqlite:///{root / 'mlflow.db'}"
+        self.client = mlflow.MlflowClient(tracking_uri=self.uri)
+        name = "mrsbench-sweep"
+        exp = self.client.get_experiment_by_name(name)
+        local = self.uri.startswith(("sqlite:", "file:"))
+        exp_id = exp.experiment_id if exp else self.client.create_experiment(
+            name, artifact_location=(root / "mlartifacts").as_uri() if local else None)
+        self.exp_id = exp_id
+        self.parent = self.client.create_run(exp_id, run_name=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}",
+                                             tags={"mrsbench.backend": backend})
+        pid = self.parent.info.run_id
+        self.client.log_param(pid, "models", ",".join(spec.models))
+        self.client.log_param(pid, "datasets", ",".join(spec.datasets))
+        self.client.log_param(pid, "presets", ",".join(spec.presets))
+        self.client.log_param(pid, "seeds", "preset" if spec.seeds is None else ",".join(map(str, spec.seeds)))
+        self.client.log_param(pid, "cells", n_cells)
+
+    def cell(self, o: CellOutcome, results: dict | None) -> None:
+        from mlflow.entities import Metric, Param
+        c = self.client
+        r = c.create_run(self.exp_id, run_name=f"{o.cell.model}-{o.cell.dataset}-{o.cell.preset}-seed{o.cell.seed}",
+                         tags={"mlflow.parentRunId": self.parent.info.run_id})
+        rid = r.info.run_id
+        ts = int(time.time() * 1000)
+        params = [Param("model", o.cell.model), Param("dataset", o.cell.dataset), Param("preset", o.cell.preset),
+                  Param("seed", str(o.cell.seed))]
+        metrics = []
+        if results is not None:
+            params += [Param("harness_version", results["harness_version"]), Param("dataset_hash", str(results["dataset_hash"]))]
+            metrics = [Metric(k, float(v), ts, 0) for k, v in results["metrics"].items() if v is not None]
+            metrics += [Metric(f"wall_time_s.{k}", float(v), ts, 0) for k, v in results["wall_time_s"].items()]
+        c.log_batch(rid, metrics=metrics, params=params)
+        if o.path:
+            c.log_artifact(rid, o.path)
+        if o.error:
+            c.set_tag(rid, "error", o.error[:4000])
+        c.set_terminated(rid, "FINISHED" if o.status == "done" else "FAILED")
+
+    def close(self, outcomes: dict, wall_s: float) -> None:
+        pid = self.parent.info.run_id
+        counts = {"done": 0, "skipped": 0, "failed": 0}
+        for o in outcomes.values():
+            counts[o.status] += 1
+        for k, v in counts.items():
+            self.client.log_metric(pid, f"cells_{k}", v)
+        self.client.log_metric(pid, "wall_time_s", wall_s)
+        if counts["done"] and wall_s > 0:
+            self.client.log_metric(pid, "cells_per_hour", counts["done"] / wall_s * 3600)
+        self.client.set_terminated(pid, "FINISHED" if not counts["failed"] else "FAILED")

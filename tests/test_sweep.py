@@ -1,0 +1,156 @@
+"""`mrsbench sweep`: grid, sweep files, resumption after a kill, failing cells, and a local-Ray sweep whose
+results files match the sequential ones (tiny preset on simgaba-small)."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from mrsbench.cli import main
+from mrsbench.errors import InputError
+from mrsbench.sweep import Cell, SweepSpec, existing_problem, load_sweep_file, run_sweep
+
+PLUGIN = textwrap.dedent("""
+    import os, signal
+    from baselines.pca import PCAGenerator
+
+    class Broken(PCAGenerator):
+        name = "broken"
+        def fit(self, train, seed=0, val=None):
+            raise ValueError("no convergence in epoch 3")
+
+    class KillOnce(PCAGenerator):
+        '''Kills its own process (SIGKILL: no clean-up at all) the first time it is fitted.'''
+        name = "killonce"
+        def fit(self, train, seed=0, val=None):
+            marker = os.environ["KILLONCE_MARKER"]
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                os.kill(os.getpid(), signal.SIGKILL)
+            return super().fit(train, seed=seed, val=val)
+
+    MRSBENCH_GENERATORS = {"broken": Broken, "killonce": KillOnce}
+""")
+
+
+@pytest.fixture(scope="module")
+def plugin(tmp_path_factory):
+    p = tmp_path_factory.mktemp("plugin") / "sweep_plugins.py"
+    p.write_text(PLUGIN)
+    return p
+
+
+def test_grid_and_sweep_file(tmp_path):
+    spec = SweepSpec(models=["pca", "vae"], datasets=["simgaba-small"], presets=["quick", "tiny"])
+    cells = spec.cells()
+    # quick has seeds 0,1,2 and tiny seed 0: (3 + 1) x 2 models
+    assert len(cells) == 8 and len(set(cells)) == 8
+    assert Cell("vae", "simgaba-small", "tiny", 0) in cells
+    assert cells[0].path(tmp_path) == tmp_path / "simgaba-small" / "quick" / "pca-seed0.json"
+    assert SweepSpec(models=["pca"], seeds=[5, 6]).cells() == [Cell("pca", "simgaba-small", "quick", 5),
+                                                               Cell("pca", "simgaba-small", "quick", 6)]
+    f = tmp_path / "sweep.toml"
+    f.write_text('[sweep]\nmodels = ["pca", "physics"]\nseeds = [0, 1]\npresets = ["tiny"]\nroot = "out"\n')
+    assert load_sweep_file(f) == {"models": ["pca", "physics"], "seeds": [0, 1], "presets": ["tiny"], "root": "out"}
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"modles": ["pca"]}')
+    with pytest.raises(InputError, match="unknown field.*modles"):
+        load_sweep_file(bad)
+    with pytest.raises(InputError, match="no such sweep file"):
+        load_sweep_file(tmp_path / "none.toml")
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["sweep", "--presets", "tiny", "--root", str(tmp_path)]) == 2
+    assert "no models" in capsys.readouterr().err
+    assert main(["sweep", "--models", "nosuchmodel", "--root", str(tmp_path), "--no-track"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown generator 'nosuchmodel'" in err and len(err.strip().splitlines()) == 1
+    assert main(["sweep", "--models", "pca", "--presets", "huge", "--root", str(tmp_path)]) == 2
+    assert "unknown preset" in capsys.readouterr().err
+    assert main(["sweep", "--models", "pca", "--seeds", "a,b", "--root", str(tmp_path)]) == 2
+    assert not any(tmp_path.iterdir())  # nothing ran, nothing written
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory, plugin):
+    """A sequential sweep of pca + a generator that fails: the failure is reported, pca completes."""
+    root = tmp_path_factory.mktemp("seq")
+    rep = run_sweep(SweepSpec(models=["pca", "broken"], presets=["tiny"], seeds=[0], root=str(root),
+                              plugins=[str(plugin)], backend="local"), progress=False)
+    return root, rep
+
+
+def test_failing_cell_is_reported_and_others_complete(sequential):
+    root, rep = sequential
+    st = {o.cell.model: o for o in rep.outcomes}
+    assert st["pca"].status == "done" and st["broken"].status == "failed"
+    assert "generator 'broken': fit() failed: ValueError: no convergence in epoch 3" in st["broken"].error
+    assert (root / "simgaba-small" / "tiny" / "pca-seed0.json").is_file()
+    assert not (root / "simgaba-small" / "tiny" / "broken-seed0.json").exists()
+    assert "FAILED broken simgaba-small/tiny seed 0" in rep.text()
+    assert not list(root.rglob(".tmp*"))
+    # the sweep's MLflow parent run holds both cells, the failed one marked FAILED
+    from mlflow import MlflowClient
+    c = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    runs = c.search_runs([c.get_experiment_by_name("mrsbench-sweep").experiment_id])
+    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = {r.data.params["model"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert len(parent) == 1 and parent[0].data.metrics["cells_done"] == 1 and parent[0].data.metrics["cells_failed"] == 1
+    assert children["pca"].info.status == "FINISHED" and "embedding.mmd2" in children["pca"].data.metrics
+    assert children["broken"].info.status == "FAILED" and "no convergence" in children["broken"].data.tags["error"]
+
+
+def test_results_file_is_what_run_writes(sequential):
+    """A sweep cell's file is a valid results document, identical in every metric to `mrsbench run`."""
+    from mrsbench.harness import run
+    from mrsbench.leaderboard import validate_results
+    root, _ = sequential
+    doc = json.loads((root / "simgaba-small" / "tiny" / "pca-seed0.json").read_text())
+    assert validate_results(doc) == []
+    res, _ = run("pca", preset="tiny", seed=0, out=root.parent / "single", progress=False, track=False)
+    assert res["metrics"] == doc["metrics"] and res["split"] == doc["split"]
+    assert res["dataset_hash"] == doc["dataset_hash"]
+
+
+def test_killed_sweep_resumes_only_missing_cells(tmp_path, plugin):
+    root = tmp_path / "root"
+    env = dict(os.environ, KILLONCE_MARKER=str(tmp_path / "killed"))
+    cmd = [sys.executable, "-m", "mrsbench", "sweep", "--models", "pca,killonce", "--presets", "tiny", "--seeds", "0",
+           "--backend", "local", "--root", str(root), "--plugins", str(plugin), "--no-progress", "--no-track"]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == -9, p.stderr[-2000:]          # killed in the second cell
+    done = root / "simgaba-small" / "tiny" / "pca-seed0.json"
+    assert done.is_file() and not (root / "simgaba-small" / "tiny" / "killonce-seed0.json").exists()
+    before = (done.read_bytes(), done.stat().st_mtime_ns)
+    p = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rep = json.loads(p.stdout)
+    assert {c["model"]: c["status"] for c in rep["cells"]} == {"pca": "skipped", "killonce": "done"}
+    assert (done.read_bytes(), done.stat().st_mtime_ns) == before
+    assert existing_problem(Cell("killonce", "simgaba-small", "tiny", 0), root) is None
+    # an edited results file is not "done": it is recomputed
+    doc = json.loads(done.read_text())
+    doc["metrics"]["embedding.mmd2"] = 0.0
+    done.write_text(json.dumps(doc))
+    assert "checksum" in existing_problem(Cell("pca", "simgaba-small", "tiny", 0), root)
+
+
+def test_local_ray_sweep_matches_sequential(sequential, tmp_path):
+    pytest.importorskip("ray")
+    seq_root, _ = sequential
+    rep = run_sweep(SweepSpec(models=["pca"], presets=["tiny"], seeds=[0], root=str(tmp_path), backend="ray",
+                              workers=2, leaderboard=True, track=False), progress=False)
+    assert rep.backend == "ray" and [o.status for o in rep.outcomes] == ["done"]
+    a = json.loads((seq_root / "simgaba-small" / "tiny" / "pca-seed0.json").read_text())
+    b = json.loads((tmp_path / "simgaba-small" / "tiny" / "pca-seed0.json").read_text())
+    assert set(a) == set(b) and a["split"] == b["split"] and a["dataset_hash"] == b["dataset_hash"]
+    assert a["figures"] == b["figures"] and set(a["metrics"]) == set(b["metrics"])
+    for k, v in a["metrics"].items():   # 1 thread in a Ray worker vs 2 here: BLAS round-off only
+        w = b["metrics"][k]
+        assert (v is None and w is None) or abs(v - w) <= 1e-7 * max(1.0, abs(v)), k
+    for f in a["figures"]:
+        assert (tmp_path / "simgaba-small" / "tiny" / "figures" / f"pca-seed0-{f}").stat().st_size > 1000
+    assert (tmp_path / "simgaba-small" / "tiny" / "leaderboard.json").is_file()
