@@ -45,6 +45,9 @@ class VAEGenerator(Generator):
     augmented DIFF shape score 0.12 full band vs 0.59 with 0.5-4.2 ppm on simgaba-small)."""
 
     name = "vae"
+    # Ray resource request in `mrsbench sweep` (trains on the GPU when the task gets one; a cluster without
+    # GPUs runs it on CPU)
+    resources = {"num_gpus": 1}
     description = "fully connected VAE on the complex spectrum (re+im), Gaussian latent, beta-weighted KL"
 
     def __init__(self, latent_dim: int = 16, hidden: tuple[int, ...] = (512, 256), beta: float = 1.0,

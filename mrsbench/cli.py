@@ -33,6 +33,7 @@ def _cmd_basis(args) -> int:
 
 def _cmd_run(args) -> int:
     from .harness import run, summary_table
+    from .outputs import run_summary
 
     results, run_dir = run(args.model, dataset=args.dataset, preset=args.preset, seed=args.seed, out=args.out,
                            plugins=args.plugins, progress=not args.no_progress, edit_order=args.edit_order,
@@ -40,10 +41,8 @@ def _cmd_run(args) -> int:
     print(f"mrsbench {results['harness_version']} | model {results['model']} | dataset {results['dataset']} "
           f"({results['dataset_hash']}) | preset {results['preset_name']} | seed {results['seed']}")
     print(summary_table(results))
-    print(f"wall time {results['wall_time_s']['total']:.1f} s; results: {run_dir / 'results.json'}; "
-          f"figures: {', '.join(results['figures'])}")
-    if results.get("mlflow_tracking_uri"):
-        print(f"MLflow: mlflow ui --backend-store-uri {results['mlflow_tracking_uri']}")
+    print()
+    print(run_summary(results, run_dir))
     return 0
 
 

@@ -30,6 +30,9 @@ class Generator:
     name: str = "generator"
     description: str = ""
     axis: SpectralAxis | None = None
+    # resources each cell of this generator asks for in `mrsbench sweep` (Ray resource names, e.g.
+    # {"num_gpus": 1}); CPUs come from --cpus-per-cell
+    resources: dict = {}
 
     def fit(self, train: Cohort, seed: int = 0, val: Cohort | None = None) -> "Generator":
         raise NotImplementedError

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import __version__
 from .errors import InputError
-from .families import QUANT  # noqa: F401  (re-exported)
+from .families.quantification import QUANT  # noqa: F401  (re-exported)
 from .outputs import HEADLINE, results_checksum, summary_table, write_run  # noqa: F401  (re-exported)
 from .protocol import HARNESS_VERSION, PRESETS, SCHEMA, Preset, get_preset  # noqa: F401  (re-exported)
 
@@ -86,6 +86,38 @@ def generator_call(model: str, method: str):
         raise GeneratorError(f"generator {model!r}: {method}() failed: {type(e).__name__}: {msg}") from e
 
 
+def _model_card(gen, timings: dict, sampled) -> dict:
+    """What a board shows about a generator: description, parameter count (torch modules, numpy arrays
+    ending in ``_``), training time, sampling speed, device, and a licence/link when the class gives them."""
+    n_par = None
+    f = getattr(gen, "n_parameters", None)
+    if callable(f):
+        n_par = int(f())
+    else:
+        try:
+            import sys
+            if "torch" in sys.modules:
+                import torch
+                mods = [v for v in vars(gen).values() if isinstance(v, torch.nn.Module)]
+                if mods:
+                    n_par = int(sum(p.numel() for m in mods for p in m.parameters()))
+        except Exception:
+            n_par = None
+        if n_par is None:
+            arrs = [v for k, v in vars(gen).items() if k.endswith("_") and isinstance(v, np.ndarray)]
+            n_par = int(sum(a.size for a in arrs)) if arrs else None
+    dev = getattr(gen, "device", None)
+    if callable(getattr(gen, "_device", None)):
+        try:
+            dev = gen._device()
+        except Exception:
+            pass
+    return {"description": getattr(gen, "description", "") or "", "parameters": n_par,
+            "training_s": timings.get("fit"), "device": str(dev or "cpu"),
+            "sampling_transients_per_s": round(sampled[0] / sampled[1], 1) if sampled[1] > 0 else None,
+            "licence": getattr(gen, "licence", None), "link": getattr(gen, "link", None)}
+
+
 # --- the harness --------------------------------------------------------------------------
 
 def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed: int = 0, out: str | Path = "runs",
@@ -117,13 +149,14 @@ def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed:
 
 def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, timings, t_start, run_id, run_dir, metrics,
          edit_order=None, basis=None, shared=None, shared_cache=True):
-    from . import families, registry
+    from . import registry
     from .datasets import load_dataset
+    from .families import Context, family_list
     from .generator import validate_samples
-    from .shared import get_shared, shared_key
+    from .shared import get_shared, shared_key, truth_of_test
 
     with _Stage(timings, "data"):
-        cohort = load_dataset(dataset, progress=progress, edit_order=edit_order, basis=basis)
+        cohort, extras = load_dataset(dataset, progress=progress, edit_order=edit_order, basis=basis, with_extras=True)
         sp = cohort.split(seed, pr.split_fractions)
         train, val, test = cohort.subset(sp.train), cohort.subset(sp.val), cohort.subset(sp.test)
         if not test.scans or not train.scans:
@@ -132,7 +165,8 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
         identity = cohort.meta.get("identity")
         if shared is not None and shared.key != shared_key(identity, sp.to_dict(), pr, seed):
             raise InputError(dataset, "the shared work passed in belongs to another dataset, split, preset or seed")
-        sw = shared or get_shared(train, test, identity, sp.to_dict(), pr, seed, progress, cache=shared_cache)
+        sw = shared or get_shared(train, test, identity, sp.to_dict(), pr, seed, progress, cache=shared_cache,
+                                  truth=truth_of_test(cohort, extras, test))
     with _Stage(timings, "fit"):
         if generator is None:
             registry.load_plugins(plugins)
@@ -147,22 +181,24 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
         with generator_call(model, "fit"):
             gen.fit(train, seed=seed, val=val)
 
+    sampled = [0, 0.0]   # transients, seconds (model card)
+
     def sample(n, cond, s):
+        t0 = time.perf_counter()
         with generator_call(model, "sample"):
             out = gen.sample(n, condition=cond, seed=s)
+        sampled[0] += 2 * n
+        sampled[1] += time.perf_counter() - t0
         return validate_samples(out, n, cohort.axis, model)
 
-    with _Stage(timings, "reconstruction"), generator_call(model, "encode/decode"):
-        metrics.update(families.reconstruction(gen, test, cohort.axis))
-    with _Stage(timings, "embedding"):
-        emb, emb_fig = families.embedding(sw, test, pr, seed, sample, progress)
-        metrics.update(emb)
-    with _Stage(timings, "application"):
-        app, augmented, spectra_fig = families.application(sw, test, pr, seed, sample, progress)
-        metrics.update(app)
-    with _Stage(timings, "quantification"):
-        qm, ba = families.quantification(sw, augmented, test)
-        metrics.update(qm)
+    ctx = Context(model, gen, sample, train, test, pr, seed, sw, progress)
+    figures = {}
+    for name, family in family_list():
+        with _Stage(timings, name):
+            res = family(ctx)
+        metrics.update(res.metrics)
+        figures.update(res.figures)
+        ctx.products[name] = res.products
     timings["total"] = round(time.perf_counter() - t_start, 3)
 
     results = {
@@ -174,6 +210,7 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "metrics": {k: (None if v is None or (isinstance(v, float) and not np.isfinite(v)) else float(v))
                     for k, v in sorted(metrics.items())},
+        "model_card": _model_card(gen, timings, sampled),
     }
     if "harmonisation" in cohort.meta:  # real data: how it was read and put on one axis
         results["dataset_reading"] = {"layout": cohort.meta.get("layout"), "harmonisation": cohort.meta["harmonisation"],
@@ -181,7 +218,7 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
                                       "water_references_left_out": len(cohort.meta.get("water_references", []))}
     if "basis" in cohort.meta:  # simulated from a user basis: which one, and what it lacked
         results["dataset_basis"] = cohort.meta["basis"]
-    write_run(run_dir, results, emb_fig, spectra_fig, ba, Path(out) if track else None)
+    write_run(run_dir, results, figures, Path(out) if track else None)
     return results, run_dir
 
 

@@ -11,35 +11,63 @@ from ._files import atomic_path
 from .errors import InputError
 from .harness import HARNESS_VERSION, SCHEMA, results_checksum
 
-# Headline columns per metric family: (metric key, short label, direction).
-# direction: "higher", "lower", or a target value the metric should be close to.
-COLUMNS = [
-    ("reconstruction.nmse_1.8-4.2ppm", "recon NMSE", "lower"),
-    ("embedding.precision", "precision", "higher"),
-    ("embedding.recall", "recall", "higher"),
-    ("embedding.coverage", "coverage", "higher"),
-    ("embedding.mmd2", "MMD²", "lower"),
-    ("embedding.classifier_auc", "C2ST AUC", 0.5),
-    ("embedding.memorisation_ratio", "memorisation", 1.0),
-    ("embedding.umap_kde_overlap", "UMAP overlap", "higher"),
-    ("application.n20.augmented.shape_score", "shape n20 aug", "higher"),
-    ("application.n20.augmented.mse", "MSE n20 aug", "lower"),
-    ("application.noise_ratio", "noise ratio", 1.0),
-    ("quantification.gaba_cr.mape.augmented", "GABA+/tCr MAPE aug", "lower"),
-    ("quantification.gaba_cr.truth_mape.augmented", "GABA+/tCr truth err aug", "lower"),
+# Headline columns, grouped by family: (metric key, short label, direction, family). Direction: "higher",
+# "lower", or a target value the metric should be close to. "{n}" is the preset's middle short-scan size
+# (n_values[(len - 1) // 2]: 20 for quick and paper). SNR is never a headline column (nor ranked anywhere):
+# noise-free synthetic transients inflate it; snr_inflation (-> 1) and the noise ratio (-> 1) judge it instead.
+COLUMN_SPECS = [
+    ("application.n{n}.effective_n", "eff. n (n={n})", "higher", "utility"),
+    ("application.n{n}.gain", "gain n={n}", "higher", "utility"),
+    ("application.n{n}.effective_n_gaba", "eff. n GABA+ (n={n})", "higher", "utility"),
+    ("application.break_even_n", "break-even n", "higher", "utility"),
+    ("embedding.precision", "precision", "higher", "fidelity"),
+    ("embedding.recall", "recall", "higher", "fidelity"),
+    ("embedding.coverage", "coverage", "higher", "fidelity"),
+    ("embedding.classifier_auc", "C2ST AUC", 0.5, "fidelity"),
+    ("embedding.mmd2", "MMD²", "lower", "fidelity"),
+    ("application.noise_ratio", "noise ratio", 1.0, "honesty"),
+    ("application.snr_inflation", "SNR inflation", 1.0, "honesty"),
+    ("quantification.gaba_cr.bias.augmented", "GABA+ bias aug %", 0.0, "honesty"),
+    ("quantification.failure_rate.augmented", "failure rate aug", "lower", "honesty"),
+    ("embedding.memorisation_ratio", "memorisation", 1.0, "privacy"),
+    ("reconstruction.nmse_1.8-4.2ppm", "recon NMSE", "lower", "reconstruction"),
 ]
+FAMILY_ORDER = ("utility", "fidelity", "honesty", "privacy", "reconstruction")
+
+
+def middle_n(preset: dict | None) -> int:
+    nv = list((preset or {}).get("n_values") or [20])
+    return int(nv[(len(nv) - 1) // 2])
+
+
+def columns_for(preset: dict | None) -> list[tuple]:
+    """The headline columns of a board whose results have this preset (dict)."""
+    n = middle_n(preset)
+    return [(k.format(n=n), lab.format(n=n), d, fam) for k, lab, d, fam in COLUMN_SPECS]
+
+
+COLUMNS = columns_for(None)   # for the default middle n (20); boards use columns_for(their preset)
+
+
 REQUIRED_KEYS = {"schema": str, "model": str, "dataset": str, "dataset_hash": str, "preset": dict, "preset_name": str,
                  "seed": int, "harness_version": str, "package_versions": dict, "wall_time_s": dict, "metrics": dict,
                  "checksum": str}
 
 
 def direction_of(metric: str):
-    for k, _, d in COLUMNS:
-        if k == metric:
+    """How a metric is judged ("higher", "lower", a target value) or None when it is not to be ranked."""
+    for k, _, d, _ in COLUMN_SPECS:
+        if k.replace("n{n}", "") == metric or k == metric:
             return d
     last = metric.split(".")[-1]
-    if metric.endswith("iterations_median"):
+    if metric.endswith("iterations_median") or metric.endswith("effective_n_clipped") or metric.endswith("noise_free"):
         return None
+    if last == "snr" or "curve." in metric:
+        return None   # inflated by noise-free synthetic transients: judged by snr_inflation instead
+    if "snr_inflation" in metric:
+        return 1.0
+    if last.startswith("effective_n") or last.startswith("gain") or last == "break_even_n":
+        return "higher"
     if any(t in metric for t in ("mse", "mape", "nmse", "mmd2", "frechet", "linewidth", "bias", "_rate")):
         return "lower" if "bias" not in metric else 0.0
     if last in ("snr", "shape_score", "precision", "recall", "density", "coverage", "umap_kde_overlap", "r"):
@@ -197,30 +225,45 @@ def build(docs: list[dict], dataset: str | None = None, preset: str | None = Non
     rows = {}
     for d in main:
         rows.setdefault(d["model"], []).append(d)
+    columns = columns_for(main[0].get("preset"))
     table = []
     for model, ds in rows.items():
         row = {"model": model, "seeds": sorted(d["seed"] for d in ds)}
-        for k, _, _ in COLUMNS:
+        flags = []
+        if any((d["metrics"].get("application.noise_free") or 0) > 0 for d in ds):
+            flags.append("noise-free transients")
+        if any((d["metrics"].get("application.snr_inflation") or 0) > 1.5 for d in ds):
+            flags.append("SNR inflated")
+        row["flags"] = flags
+        row["card"] = next((d.get("model_card") for d in ds if d.get("model_card")), None)
+        for k, _, _, _ in columns:
             vals = [d["metrics"].get(k) for d in ds]
             vals = [v for v in vals if v is not None]
             row[k] = {"mean": float(np.mean(vals)), "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
                       "n": len(vals)} if vals else None
         table.append(row)
-    for k, _, direc in COLUMNS:
+    for k, _, direc, _ in columns:
         scored = [(r[k]["mean"], i) for i, r in enumerate(table) if r[k] is not None]
         score = (lambda v: -v) if direc == "higher" else (lambda v: v) if direc == "lower" else (lambda v: abs(v - direc))
         vals = [score(v) for v, _ in scored]
         for v, i in scored:  # competition ranking: ties share the best rank
             table[i].setdefault("ranks", {})[k] = 1 + sum(1 for w in vals if w < score(v) - 1e-12)
+    # per family: the mean of its column ranks; overall: the mean over families (each family weighs the same)
     for r in table:
-        rk = list(r.get("ranks", {}).values())
-        r["mean_rank"] = float(np.mean(rk)) if rk else None
+        fam_ranks = {}
+        for fam in FAMILY_ORDER:
+            rk = [r.get("ranks", {})[k] for k, _, _, f in columns if f == fam and k in r.get("ranks", {})]
+            if rk:
+                fam_ranks[fam] = float(np.mean(rk))
+        r["family_ranks"] = fam_ranks
+        r["mean_rank"] = float(np.mean(list(fam_ranks.values()))) if fam_ranks else None
     table.sort(key=lambda r: (r["mean_rank"] is None, r["mean_rank"] or 0, r["model"]))
     incompatible = [{"model": d["model"], "dataset": d["dataset"], "dataset_hash": d["dataset_hash"],
                      "harness_version": d["harness_version"], "preset": d["preset_name"], "seed": d["seed"],
                      "source": d.get("_source")} for k, g in groups.items() if k != main_key for d in g]
     return {"dataset": main_key[0], "dataset_hash": main_key[1], "harness_version": main_key[2], "preset": main_key[3],
-            "columns": [{"metric": k, "label": lab, "better": _arrow(d)} for k, lab, d in COLUMNS],
+            "columns": [{"metric": k, "label": lab, "better": _arrow(d), "family": fam} for k, lab, d, fam in columns],
+            "families": list(FAMILY_ORDER),
             "rows": table, "incompatible": incompatible,
             "duplicates": [{"model": d["model"], "seed": d["seed"], "source": d.get("_source")} for d in duplicates]}
 
@@ -239,8 +282,11 @@ def render(lb: dict, fmt: str = "markdown") -> str:
     if fmt == "json":
         return json.dumps(lb, indent=1)
     cols = lb["columns"]
-    header = ["rank", "model", "seeds"] + [f"{c['label']} {c['better']}" for c in cols]
-    rows = [[i + 1, r["model"], len(r["seeds"])] + [_fmt(r[c["metric"]]) for c in cols] for i, r in enumerate(lb["rows"])]
+    fams = lb.get("families", [])
+    header = ["rank", "model", "seeds"] + [f"{f} rank" for f in fams] + [f"{c['label']} {c['better']}" for c in cols]
+    rows = [[i + 1, r["model"] + "".join(f" ⚠ {x}" for x in r.get("flags", [])), len(r["seeds"])]
+            + [f"{r.get('family_ranks', {}).get(f, float('nan')):.1f}" for f in fams]
+            + [_fmt(r[c["metric"]]) for c in cols] for i, r in enumerate(lb["rows"])]
     if fmt == "csv":
         import csv
         import io
@@ -254,8 +300,22 @@ def render(lb: dict, fmt: str = "markdown") -> str:
     from tabulate import tabulate
     text = (f"Leaderboard — dataset `{lb['dataset']}` (identity {lb['dataset_hash']}), preset `{lb['preset']}`, "
             f"harness {lb['harness_version']}. Mean ± sd over seeds; ↑ higher is better, ↓ lower is better, "
-            f"→x closer to x is better; rows ordered by mean rank over the columns.\n\n")
+            "→x closer to x is better. Columns by family: "
+            + "; ".join(f"{f}: " + ", ".join(c["label"] for c in cols if c.get("family") == f) for f in fams)
+            + ". A family's rank is the mean of its columns' ranks; rows are ordered by the mean of the family "
+            "ranks. ⚠ flags: noise-free transients (noise ratio < 0.1) or SNR inflated (> 1.5x what 160 real "
+            "transients give). eff. n: real transients whose short scan alone scores what the augmented scan scores "
+            "(shape score vs the full scan); gain = eff. n / n; break-even n: from where augmenting stops helping.\n\n")
     text += tabulate(rows, headers=header, tablefmt="github")
+    cards = [(r["model"], r.get("card")) for r in lb["rows"] if r.get("card")]
+    if cards:
+        text += "\n\nModel cards (from the first seed's results; times on the machine that made them):\n\n"
+        text += tabulate([[m, c.get("description", ""), c.get("parameters") if c.get("parameters") is not None else "n/a",
+                           "n/a" if c.get("training_s") is None else f"{c['training_s']:.1f}",
+                           "n/a" if c.get("sampling_transients_per_s") is None else f"{c['sampling_transients_per_s']:.0f}",
+                           c.get("device", ""), c.get("licence") or c.get("link") or ""] for m, c in cards],
+                         headers=["model", "description", "parameters", "training (s)", "sampling (transients/s)",
+                                  "device", "licence / link"], tablefmt="github")
     if lb["incompatible"]:
         text += "\n\nIncompatible results (different dataset identity, harness version or preset; not ranked):\n"
         text += tabulate([[d["model"], d["dataset"], d["dataset_hash"], d["harness_version"], d["preset"], d["seed"]]
@@ -285,18 +345,19 @@ def html_page(lb: dict, folder: Path) -> str:
     """A static, self-contained page: sortable table (click a header) plus UMAP and spectra figures."""
     import html
     cols = lb["columns"]
-    head = "".join(f'<th data-col="{i + 2}" data-better="{html.escape(c["better"])}">{html.escape(c["label"])} '
+    head = "".join(f'<th data-col="{i + 2}" data-better="{html.escape(c["better"])}" title="{html.escape(c.get("family", ""))}">{html.escape(c["label"])} '
                    f'{html.escape(c["better"])}</th>' for i, c in enumerate(cols))
     body = []
     for r in lb["rows"]:
         cells = "".join(
             f'<td data-v="{"" if r[c["metric"]] is None else r[c["metric"]]["mean"]}">{html.escape(_fmt(r[c["metric"]]))}</td>'
             for c in cols)
-        body.append(f'<tr data-model="{html.escape(r["model"])}"><td>{html.escape(r["model"])}</td>'
+        flag = "".join(f" ⚠ {html.escape(x)}" for x in r.get("flags", []))
+        body.append(f'<tr data-model="{html.escape(r["model"])}"><td>{html.escape(r["model"])}{flag}</td>'
                     f'<td data-v="{len(r["seeds"])}">{len(r["seeds"])}</td>{cells}</tr>')
     figs = []
     for r in lb["rows"]:
-        for kind in ("umap", "spectra"):
+        for kind in ("utility", "spectra", "bland_altman", "umap"):
             f = folder / "figures" / f"{r['model']}-seed{r['seeds'][0]}-{kind}.png"
             if f.exists():
                 figs.append(f'<figure><img src="figures/{f.name}" alt="{kind} {r["model"]}" width="420">'

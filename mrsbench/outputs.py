@@ -6,7 +6,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from ._files import atomic_dir, atomic_path
-from .families import QUANT
+from .families.quantification import QUANT
 
 
 def results_checksum(results: dict) -> str:
@@ -17,7 +17,7 @@ def results_checksum(results: dict) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def write_run(run_dir: Path, results: dict, emb, spectra, ba, mlflow_root: Path | None = None) -> list[Path]:
+def write_run(run_dir: Path, results: dict, figures: dict, mlflow_root: Path | None = None) -> list[Path]:
     """Figures and results.json (+ the MLflow run when ``mlflow_root`` is given), all or nothing.
 
     Everything is written into a hidden temporary folder that is renamed to ``run_dir`` as the last
@@ -27,7 +27,7 @@ def write_run(run_dir: Path, results: dict, emb, spectra, ba, mlflow_root: Path 
     with (_mlflow_run(results, mlflow_root) if mlflow_root is not None else nullcontext()) as ml:
         try:
             with atomic_dir(run_dir) as tmp:
-                figs = _figures(tmp, results, emb, spectra, ba)
+                figs = _figures(tmp, results, figures)
                 results["figures"] = [p.name for p in figs]
                 results["checksum"] = results_checksum(results)
                 with atomic_path(tmp / "results.json", ".json") as t:
@@ -43,48 +43,19 @@ def write_run(run_dir: Path, results: dict, emb, spectra, ba, mlflow_root: Path 
     return [run_dir / f for f in results["figures"]]
 
 
-def _figures(run_dir: Path, results, emb, spectra, ba) -> list[Path]:
+def _figures(run_dir: Path, results, figures: dict) -> list[Path]:
+    """Draw each family's figures (file name -> callable(results) -> Figure) into ``run_dir``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out = []
-
-    def save(fig, name):
+    for name, draw in figures.items():
+        fig = draw(results)
         p = run_dir / name
         fig.savefig(p, dpi=110, bbox_inches="tight")
         plt.close(fig)
         out.append(p)
-
-    eR, eF = emb
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    ax.scatter(eR[:, 0], eR[:, 1], s=6, alpha=0.6, label="real (held-out)")
-    ax.scatter(eF[:, 0], eF[:, 1], s=6, alpha=0.6, label=f"synthetic ({results['model']})")
-    ax.set_title(f"UMAP (KDE overlap {results['metrics'].get('embedding.umap_kde_overlap') or 0:.2f})")
-    ax.legend()
-    save(fig, "umap.png")
-    subj, n, pf, ps, pa = spectra
-    axis = pf.axis
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for lab, pp in (("full scan", pf), (f"subset n={n}", ps), ("augmented", pa)):
-        ax.plot(axis.ppm, pp.spectra()["diff"].real, lw=1, label=lab)
-    ax.set_xlim(4.2, 1.8)
-    ax.set_xlabel("ppm")
-    ax.set_title(f"DIFF spectra, {subj}")
-    ax.legend()
-    save(fig, "spectra.png")
-    full, aug, sub = ba
-    fig, axs = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
-    for a, x, lab in ((axs[0], sub, "subset"), (axs[1], aug, "augmented")):
-        m, d = (x + full) / 2, x - full
-        a.scatter(m, d, s=12)
-        a.axhline(d.mean(), color="k")
-        for sgn in (-1, 1):
-            a.axhline(d.mean() + sgn * 1.96 * d.std(), color="k", ls="--")
-        a.set_title(f"Bland-Altman GABA+/Cr: {lab} vs full")
-        a.set_xlabel("mean")
-    axs[0].set_ylabel("difference")
-    save(fig, "bland_altman.png")
     return out
 
 
@@ -145,22 +116,74 @@ def _mlflow_log(results: dict, run_dir: Path, figures) -> None:
 
 
 HEADLINE = [("reconstruction.nmse_1.8-4.2ppm", "lower"), ("embedding.precision", "higher"),
-            ("embedding.recall", "higher"), ("embedding.mmd2", "lower"), ("embedding.classifier_auc", "closer to 0.5"),
-            ("embedding.memorisation_ratio", "closer to 1"), ("embedding.umap_kde_overlap", "higher"),
-            ("application.noise_ratio", "closer to 1")]
+            ("embedding.recall", "higher"), ("embedding.coverage", "higher"), ("embedding.mmd2", "lower"),
+            ("embedding.classifier_auc", "closer to 0.5"), ("embedding.memorisation_ratio", "closer to 1"),
+            ("embedding.umap_kde_overlap", "higher"), ("application.noise_ratio", "closer to 1"),
+            ("application.snr_inflation", "closer to 1"), ("application.failure_rate.augmented", "lower"),
+            ("quantification.failure_rate.augmented", "lower")]
+
+
+def _v(m, k, fmt=".4g"):
+    v = m.get(k)
+    return "n/a" if v is None else format(v, fmt)
 
 
 def summary_table(results: dict) -> str:
+    """Every headline metric of a run, one per row, with its direction."""
     from tabulate import tabulate
     m = results["metrics"]
-    rows = [(k, "n/a" if m.get(k) is None else f"{m[k]:.4g}", d) for k, d in HEADLINE]
+    rows = []
+    for n in results["preset"]["n_values"]:
+        for key, d in (("effective_n", "higher"), ("gain", "higher"), ("effective_n_gaba", "higher")):
+            rows.append((f"application.n{n}.{key}", _v(m, f"application.n{n}.{key}"), d))
+    rows.append(("application.break_even_n", _v(m, "application.break_even_n"), "higher (n/a: helps at every n)"))
+    rows += [(k, _v(m, k), d) for k, d in HEADLINE]
     for n in results["preset"]["n_values"]:
         for kind in ("subset", "augmented"):
-            for key, d in (("snr", "higher"), ("shape_score", "higher"), ("mse", "lower")):
+            for key, d in (("shape_score", "higher"), ("mse", "lower"), ("snr", "not ranked (see snr_inflation)")):
                 k = f"application.n{n}.{kind}.{key}"
-                rows.append((k, "n/a" if m.get(k) is None else f"{m[k]:.4g}", d))
+                rows.append((k, _v(m, k), d))
     for name in QUANT:
         for kind in ("subset", "augmented"):
             k = f"quantification.{name}.mape.{kind}"
-            rows.append((k, "n/a" if m.get(k) is None else f"{m[k]:.4g}", "lower"))
+            rows.append((k, _v(m, k), "lower"))
     return tabulate(rows, headers=["metric", "value", "better"], tablefmt="github")
+
+
+def run_summary(results: dict, run_dir: Path) -> str:
+    """The end of `mrsbench run`: the main question first (how many real transients is a short scan plus
+    synthetic ones worth), then the honesty flags, then where everything is."""
+    m = results["metrics"]
+    model = results["model"]
+    lines = [f"== {model} on {results['dataset']} ({results['preset_name']}, seed {results['seed']}) =="]
+    parts = []
+    for n in results["preset"]["n_values"]:
+        e, g = m.get(f"application.n{n}.effective_n"), m.get(f"application.n{n}.gain")
+        if e is None:
+            continue
+        clip = m.get(f"application.n{n}.effective_n_clipped") or 0
+        mark = " (beyond the curve)" if clip > 0 else " (below the curve)" if clip < 0 else ""
+        parts.append(f"{n} real + synthetic ~ {e:.0f} real (gain {g:.2f}{mark})")
+    if parts:
+        lines.append("Effective transients (shape score vs the full scan): " + "; ".join(parts) + ".")
+        be = m.get("application.break_even_n")
+        lines.append("Augmenting helps at every n tested." if be is None else
+                     f"Augmenting stops helping from n ~ {be:.0f} real transients per condition.")
+    flags = []
+    if (m.get("application.noise_free") or 0) > 0:
+        flags.append(f"synthetic transients are (nearly) noise-free (noise ratio {m.get('application.noise_ratio'):.3g})")
+    si = m.get("application.snr_inflation")
+    if si is not None and si > 1.5:
+        flags.append(f"augmented SNR is {si:.3g}x what 160 real transients give: inflated, not better")
+    for fam in ("application", "quantification"):
+        fr = m.get(f"{fam}.failure_rate.augmented")
+        if fr:
+            flags.append(f"{100 * fr:.1f}% of augmented scans failed {fam} (left out of the means)")
+    lines.append("Honesty flags: " + ("; ".join(flags) if flags else "none") + ".")
+    lines.append(f"Results: {run_dir / 'results.json'}")
+    lines.append(f"Figures: {', '.join(str(run_dir / f) for f in results.get('figures', []))}")
+    if results.get("mlflow_tracking_uri"):
+        lines.append(f"MLflow: mlflow ui --backend-store-uri {results['mlflow_tracking_uri']}")
+    lines.append(f"Leaderboard page: mrsbench submit ... then open leaderboards/<dataset>/<preset>/index.html; "
+                 f"wall time {results['wall_time_s']['total']:.0f} s")
+    return "\n".join(lines)

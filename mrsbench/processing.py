@@ -77,7 +77,9 @@ def band_filter(fids: np.ndarray, axis: SpectralAxis, ppm: tuple[float, float]) 
     import scipy.fft as sfft
 
     m = np.fft.ifftshift(axis.window(*ppm))  # mask in unshifted FFT order: no fftshift round trip
-    return sfft.ifft(sfft.fft(fids, axis=-1, workers=-1) * m, axis=-1, workers=-1)
+    spec = sfft.fft(fids, axis=-1, workers=-1)
+    spec *= m
+    return sfft.ifft(spec, axis=-1, workers=-1, overwrite_x=True)
 
 
 def phasor(axis: SpectralAxis, freq_hz, phase_rad, n: int | None = None) -> np.ndarray:
@@ -116,34 +118,36 @@ def spectral_registration(fids: np.ndarray, ref: np.ndarray, axis: SpectralAxis,
 
     fids: (T, N) complex; ref: (N,) complex. Returns (f, phi), each (T,).
     """
+    import scipy.fft as sfft
+
     x = np.atleast_2d(fids)
     n = max(8, min(x.shape[1], int(round(t_max_s / axis.dwell_s))))
     t = axis.time[:n]
     xs, r = x[:, :n], ref[:n]
+    # |x exp(i theta)|^2 = |x|^2 and Im(conj(y) (y - r)) = Im(x conj(r) exp(i theta)) with y = x exp(i theta): the
+    # normal equations' weights are fixed and the gradient needs one product with c = x conj(r) per iteration
+    c = xs * np.conj(r)[None]
     if start is None:
         # coarse start: cross(f') = sum conj(x) r exp(-2 pi i f' t) peaks at the f that aligns x to r,
         # and its phase there is the phi that does
         zf = max(2048, 2 * n)  # ~1 Hz grid; Gauss-Newton refines
-        cross = np.fft.fft(np.conj(xs) * r[None], n=zf, axis=1)
+        cross = sfft.fft(np.conj(c), n=zf, axis=1, workers=-1)
         freqs = np.fft.fftfreq(zf, axis.dwell_s)
-        c = np.where((np.abs(freqs) <= 60.0)[None], np.abs(cross), -1)  # search +/- 60 Hz
-        k = np.argmax(c, axis=1)
+        cand = np.flatnonzero(np.abs(freqs) <= 60.0)  # search +/- 60 Hz
+        k = cand[np.argmax(np.abs(cross[:, cand]), axis=1)]
         f = freqs[k].astype(float)
-        phi = np.angle(cross[np.arange(len(k)), k])
+        phi = np.angle(cross[np.arange(len(k)), k]).astype(float)
     else:
         f, phi = np.array(start[0], float), np.array(start[1], float)
     w2pt = 2 * np.pi * t
-    s1 = s2 = None
+    a2 = (xs.real.astype(float) ** 2 + xs.imag.astype(float) ** 2)
+    s0, s1, s2 = a2.sum(1), a2 @ w2pt, a2 @ (w2pt ** 2)
+    det = s2 * s0 - s1 ** 2 + 1e-300
+    cr, ci = c.real, c.imag
     for _ in range(iterations):
-        y = xs * phasor(axis, f, phi, n)
-        res = y - r[None]
-        a2 = y.real ** 2 + y.imag ** 2
-        s0 = a2.sum(1)
-        s1 = a2 @ w2pt
-        s2 = a2 @ (w2pt ** 2)
-        g = y.real * res.imag - y.imag * res.real  # Re(conj(i y) res)
+        ph = phasor(axis, f, phi, n)
+        g = cr * ph.imag + ci * ph.real          # Im(c exp(i theta)) = Re(conj(i y) (y - r))
         g1, g0 = g @ w2pt, g.sum(1)
-        det = s2 * s0 - s1 ** 2 + 1e-300
         f = f - (s0 * g1 - s1 * g0) / det
         phi = phi - (s2 * g0 - s1 * g1) / det
     return f, np.angle(np.exp(1j * phi))

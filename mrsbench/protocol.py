@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import InputError
 
-HARNESS_VERSION = "1.5"   # bump whenever the protocol (presets, metrics, splits, quantifier) changes; 1.4: LCM fits converge (sigma^2, variable projection, 2 starts); 1.5: exact NNLS + second start only where needed, average frame at the median transient
+HARNESS_VERSION = "1.6"   # bump whenever the protocol (presets, metrics, splits, quantifier) changes; 1.4: LCM fits converge (sigma^2, variable projection, 2 starts); 1.5: exact NNLS + second start only where needed, average frame at the median transient; 1.6: effective transients (subset-alone curve), truth-referenced scores, honest SNR, failures left out of the means, the full scan fitted once per subject
 SCHEMA = "mrsbench.results/1"
 
 

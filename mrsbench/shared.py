@@ -25,8 +25,17 @@ from .errors import InputError
 from .processing import Processed
 from .protocol import HARNESS_VERSION, Preset
 
-SHARED_FORMAT = 1
+SHARED_FORMAT = 2
 NOISE_PPM = (9.8, 10.8)  # signal-free band for the noise ratio of synthetic vs real transients
+# subset-alone quality curve: real transients per condition (the Big GABA scan has 160; the issue's grid)
+N_GRID = (5, 10, 20, 40, 80, 160)
+# failure rule (documented in the README): the ON-to-OFF correction of a processed scan beyond these is an
+# alignment failure. After each condition is put at its median transient's frequency, ON and OFF of one scan
+# differ by the drift between interleaved transients (< 0.1 Hz at Big GABA drift rates) plus estimation
+# error (a few tenths of a Hz on 10-transient subsets here): 3 Hz (0.023 ppm) and 45 degrees are far outside both.
+ALIGN_MAX_HZ = 3.0
+ALIGN_MAX_RAD = np.deg2rad(45.0)
+NOISE_FREE_RATIO = 0.1   # synthetic/real noise below this: the transients are (nearly) noise-free
 
 
 def features(fids: np.ndarray, axis, ppm) -> np.ndarray:
@@ -67,6 +76,18 @@ class SharedWork:
     # quantification
     full_fits: dict                       # name -> (n_subjects,) estimates and fit health
     subset_fits: dict                     # name -> (n_jobs,)
+    subset_failed: np.ndarray             # (n_jobs,) bool: processing failed (see processing_failed)
+    # subset-alone quality curve at the grid n not already among the jobs (n = full count: the full scan)
+    grid: tuple                           # n per condition, ascending
+    curve_jobs: list                      # [(subject index, n, rep)]
+    curve_quality: list                   # per curve job: quality_report vs the full scan
+    curve_failed: np.ndarray              # (n_curve_jobs,) bool
+    curve_fits: dict                      # name -> (n_curve_jobs,)
+    # simulated data: the noise-free truth DIFF (real, (N,)) per test subject and scores against it
+    truth_diff: list | None
+    full_truth_q: list | None             # per test subject: {shape_score, mse} vs truth
+    subset_truth_q: list | None           # per job
+    curve_truth_q: list | None            # per curve job
 
     @property
     def n_pairs(self) -> int:
@@ -98,15 +119,18 @@ def shared_key(identity: str | None, split: dict, pr: Preset, seed: int) -> str:
 
 
 def cache_path(key: str) -> Path:
+    """$MRSBENCH_SHARED_DIR/KEY.pkl, else $MRSBENCH_CACHE/shared/KEY.pkl (~/.cache/mrsbench by default)."""
+    import os
     from .physics.basis import cache_dir
-    return cache_dir() / "shared" / f"{key}.pkl"
+    d = os.environ.get("MRSBENCH_SHARED_DIR")
+    return (Path(d) if d else cache_dir() / "shared") / f"{key}.pkl"
 
 
 _MEMO: dict = {}   # in-process: the last few SharedWork objects by key
 
 
 def get_shared(train: Cohort, test: Cohort, identity: str | None, split: dict, pr: Preset, seed: int,
-               progress: bool = True, cache: bool = True) -> SharedWork:
+               progress: bool = True, cache: bool = True, truth: list | None = None) -> SharedWork:
     """The shared work of this cell: from memory, from the disk cache, or computed (and cached).
     A cache file that cannot be read is recomputed and replaced."""
     key = shared_key(identity, split, pr, seed)
@@ -123,7 +147,7 @@ def get_shared(train: Cohort, test: Cohort, identity: str | None, split: dict, p
         except Exception:  # truncated or from another version of a dependency: recompute
             sw = None
     if sw is None:
-        sw = compute_shared(train, test, pr, seed, key, progress)
+        sw = compute_shared(train, test, pr, seed, key, progress, truth)
         if cache and identity is not None:
             from ._files import atomic_path
             try:
@@ -140,12 +164,21 @@ def get_shared(train: Cohort, test: Cohort, identity: str | None, split: dict, p
 # --- computation ---------------------------------------------------------------------------
 
 def compute_shared(train: Cohort, test: Cohort, pr: Preset, seed: int, key: str = "",
-                   progress: bool = True) -> SharedWork:
+                   progress: bool = True, truth: list | None = None) -> SharedWork:
+    """``truth``: per test subject the noise-free DIFF spectrum (real part, (N,)) of a simulated dataset."""
     emb = _embedding_real(train, test, pr, seed)
     app, subset_procs = _application_real(test, pr, seed, progress)
     full_fits = fit_block(app["full"], test.axis)
     subset_fits = fit_block(subset_procs, test.axis)
-    return SharedWork(key=key, **emb, **app, full_fits=full_fits, subset_fits=subset_fits)
+    curve, curve_procs = _curve_real(test, pr, seed, app["full"], progress)
+    curve["curve_fits"] = fit_block(curve_procs, test.axis) if curve_procs else {}
+    tq = dict(truth_diff=None, full_truth_q=None, subset_truth_q=None, curve_truth_q=None)
+    if truth is not None:
+        tq = dict(truth_diff=list(truth), full_truth_q=[truth_quality(p, truth[i]) for i, p in enumerate(app["full"])],
+                  subset_truth_q=[truth_quality(p, truth[i]) for (i, _, _), p in zip(app["jobs"], subset_procs)],
+                  curve_truth_q=[truth_quality(p, truth[i]) for (i, _, _), p in zip(curve["curve_jobs"], curve_procs)])
+    app["subset_failed"] = np.array([processing_failed(p) for p in subset_procs], bool)
+    return SharedWork(key=key, **emb, **app, full_fits=full_fits, subset_fits=subset_fits, **curve, **tq)
 
 
 def _embedding_real(train: Cohort, test: Cohort, pr: Preset, seed: int) -> dict:
@@ -195,25 +228,50 @@ def _application_real(test: Cohort, pr: Preset, seed: int, progress: bool) -> di
     full = [None] * len(test.scans)
     full_q = [None] * len(test.scans)
     sels, sub_q, noise, procs = [], [], np.full(len(jobs), np.nan), []
-    first = None
-    for k, (i, n, r) in enumerate(tqdm_if(jobs, "application: real subsets", enabled=progress)):
-        s = test.scans[i]
-        if full[i] is None:
-            full[i] = process(s)
-            full_q[i] = quality_report(full[i], full[i], osprey=False)
+
+    def full_work(s):
+        p = process(s)
+        return p, quality_report(p, p, osprey=False)
+
+    def full_done(i, res, _):
+        full[i], full_q[i] = res
+    scans = test.scans
+    ordered_pool_map(lambda i: (full_work, (scans[i],), None), full_done, len(scans))
+
+    def work(sub, ref, fill):
+        ps = process(sub)
+        nz = np.median(ax.to_spectrum(sub.fids)[:, wn].real.std(1)) if fill else np.nan
+        return ps, quality_report(ps, ref, osprey=False), nz
+
+    def produce(k):   # the subsets are drawn in order, in this thread
+        i, n, r = jobs[k]
+        s = scans[i]
         on_idx, off_idx = np.flatnonzero(s.edit == ON), np.flatnonzero(s.edit == OFF)
         if n > min(len(on_idx), len(off_idx)):
             raise InputError(s.subject, f"preset needs {n} transients per condition, scan has fewer")
         sel = np.sort(np.r_[rng.choice(on_idx, n, replace=False), rng.choice(off_idx, n, replace=False)])
-        sub = s.select(sel)
-        ps = process(sub)
         sels.append(sel)
-        sub_q.append(quality_report(ps, full[i], osprey=False))
-        if pr.full_count > n:   # the noise of the real transients that synthetic ones are compared with
-            noise[k] = np.median(ax.to_spectrum(sub.fids)[:, wn].real.std(1))
-        if first is None:
-            first = ps
+        # the noise of the real transients that synthetic ones are compared with (where the scan is filled up)
+        return work, (s.select(sel), full[i], pr.full_count > n), None
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(jobs), desc="shared: real subsets", leave=False)
+
+    def consume(k, res, _):
+        ps, q, nz = res
         procs.append(ps)
+        sub_q.append(q)
+        noise[k] = nz
+        if bar is not None:
+            bar.update(1)
+    try:
+        ordered_pool_map(produce, consume, len(jobs))
+    finally:
+        if bar is not None:
+            bar.close()
+    first = procs[0]
     return dict(jobs=jobs, selections=sels, full=full, full_quality=full_q, subset_quality=sub_q,
                 subset_noise=noise, first_subset=first), procs
 
@@ -243,3 +301,172 @@ def fit_block(procs: list, axis) -> dict:
     est.update(converged=np.asarray(ro.converged, bool), shape_at_bound=np.asarray(q.off.shape_at_bound(ro)[:, 0], bool),
                iterations=np.asarray(ro.iterations, float))
     return {k: np.asarray(v) for k, v in est.items()}
+
+
+def worker_threads() -> int:
+    """Threads for processing scans in parallel: $MRSBENCH_THREADS (a sweep sets it to the CPUs of its task),
+    else the CPUs this process may use."""
+    import os
+    v = os.environ.get("MRSBENCH_THREADS")
+    if v:
+        return max(1, int(v))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:   # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def ordered_pool_map(produce, consume, n_items: int, threads: int | None = None):
+    """For k in range(n_items): ``work = produce(k)`` in this thread (in order: generator sampling and random
+    draws stay sequential and deterministic), then ``fn(*args)`` of the returned ``(fn, args, extra)`` runs on a
+    pool of threads (numpy and scipy.fft release the GIL), and ``consume(k, result, extra)`` is called in order
+    of k. At most 2 x threads items are in flight, so memory stays bounded."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+    threads = threads or worker_threads()
+    if threads <= 1:
+        for k in range(n_items):
+            fn, args, extra = produce(k)
+            consume(k, fn(*args), extra)
+        return
+    with ThreadPoolExecutor(threads) as ex:
+        q = deque()
+        for k in range(n_items):
+            fn, args, extra = produce(k)
+            q.append((k, ex.submit(fn, *args), extra))
+            while len(q) > 2 * threads:
+                j, fut, ex_ = q.popleft()
+                consume(j, fut.result(), ex_)
+        while q:
+            j, fut, ex_ = q.popleft()
+            consume(j, fut.result(), ex_)
+
+
+# --- failure rule, truth scores, the subset-alone curve -------------------------------------------
+
+def processing_failed(p: Processed) -> bool:
+    """A processed scan that must not be averaged in: non-finite averages, or an ON-to-OFF correction
+    beyond ALIGN_MAX_HZ / ALIGN_MAX_RAD (the alignment left the plausible range)."""
+    if not (np.all(np.isfinite(p.on)) and np.all(np.isfinite(p.off))):
+        return True
+    return bool(abs(p.info.get("on_to_off_hz", 0.0)) > ALIGN_MAX_HZ or abs(p.info.get("on_to_off_rad", 0.0)) > ALIGN_MAX_RAD)
+
+
+def fit_failed(fits: dict) -> np.ndarray:
+    """Per fit of a :func:`fit_block`: OFF fit not converged, metabolite line shape at a bound, or GABA+/tCr
+    not finite or <= 0."""
+    g = np.asarray(fits["gaba_cr"], float)
+    return ~np.asarray(fits["converged"], bool) | np.asarray(fits["shape_at_bound"], bool) | ~np.isfinite(g) | (g <= 0)
+
+
+def truth_quality(p: Processed, truth_real: np.ndarray) -> dict:
+    """Challenge shape score and MSE of a processed DIFF against the noise-free truth DIFF (real, (N,))."""
+    from .metrics import quality as q
+    d = p.spectra()["diff"].real
+    return {"shape_score": q.shape_score(d, truth_real, p.axis), "mse": q.challenge_mse(d, truth_real, p.axis)}
+
+
+def curve_grid(test: Cohort, pr: Preset) -> tuple:
+    counts = [min(int(np.sum(s.edit == ON)), int(np.sum(s.edit == OFF))) for s in test.scans]
+    top = min(min(counts), pr.full_count)
+    return tuple(sorted({g for g in N_GRID if g < top} | {top}))
+
+
+def _curve_real(test: Cohort, pr: Preset, seed: int, full: list, progress: bool):
+    """Subsets for the grid n the preset does not already draw (its own random stream, seed + 3)."""
+    from .processing import process
+    from .qc import quality_report
+
+    grid = curve_grid(test, pr)
+    top = grid[-1]
+    extra = [g for g in grid if g not in pr.n_values and g < top]
+    rng = np.random.default_rng(seed + 3)
+    jobs = [(i, n, r) for i in range(len(test.scans)) for n in extra for r in range(pr.n_subsets)]
+    qual, procs = [], []
+
+    def work(sub, ref):
+        ps = process(sub)
+        return ps, quality_report(ps, ref, osprey=False)
+
+    def produce(k):
+        i, n, _ = jobs[k]
+        s = test.scans[i]
+        on_idx, off_idx = np.flatnonzero(s.edit == ON), np.flatnonzero(s.edit == OFF)
+        sel = np.sort(np.r_[rng.choice(on_idx, n, replace=False), rng.choice(off_idx, n, replace=False)])
+        return work, (s.select(sel), full[i]), None
+
+    bar = None
+    if progress and jobs:
+        from tqdm import tqdm
+        bar = tqdm(total=len(jobs), desc="shared: subset-alone curve", leave=False)
+
+    def consume(k, res, _):
+        procs.append(res[0])
+        qual.append(res[1])
+        if bar is not None:
+            bar.update(1)
+    try:
+        ordered_pool_map(produce, consume, len(jobs))
+    finally:
+        if bar is not None:
+            bar.close()
+    return dict(grid=grid, curve_jobs=jobs, curve_quality=qual,
+                curve_failed=np.array([processing_failed(p) for p in procs], bool)), procs
+
+
+def subset_curve(sw: SharedWork) -> dict:
+    """The subset-alone scores at every grid n: {n: {"shape_score", "mse", "gaba_err" [, "shape_score_truth",
+    "mse_truth"], "failed"}: arrays over (subject, repeat)}. n from the preset come from its own subsets, the
+    largest n is the full scan itself (shape score 1, error 0 against itself), the rest from the curve jobs.
+    gaba_err: 100 |GABA+/tCr - full| / full (%); a failed fit counts as failed there."""
+    out = {}
+    top = sw.grid[-1]
+    jobs_n = np.array([n for _, n, _ in sw.jobs])
+    cjobs_n = np.array([n for _, n, _ in sw.curve_jobs]) if sw.curve_jobs else np.zeros(0, int)
+    full_g = sw.full_fits["gaba_cr"]
+    full_bad = fit_failed(sw.full_fits)
+    truth = sw.truth_diff is not None
+    for g in sw.grid:
+        if g == top:
+            idx = np.arange(len(sw.full))
+            q, tq = sw.full_quality, sw.full_truth_q
+            gaba, subj = full_g, idx
+            failed = np.zeros(len(idx), bool)   # the full scan is the reference itself
+            rows = [(q[i], tq[i] if truth else None) for i in idx]
+        else:
+            src_jobs = g in set(jobs_n.tolist())
+            idx = np.flatnonzero(jobs_n == g) if src_jobs else np.flatnonzero(cjobs_n == g)
+            jobs = sw.jobs if src_jobs else sw.curve_jobs
+            q = sw.subset_quality if src_jobs else sw.curve_quality
+            tq = (sw.subset_truth_q if src_jobs else sw.curve_truth_q) if truth else None
+            fits = sw.subset_fits if src_jobs else sw.curve_fits
+            pf = sw.subset_failed if src_jobs else sw.curve_failed
+            subj = np.array([jobs[k][0] for k in idx], int)
+            gaba = np.asarray(fits["gaba_cr"])[idx]
+            failed = pf[idx]
+            gfail = failed | fit_failed({k: np.asarray(v)[idx] for k, v in fits.items()})
+            rows = [(q[k], tq[k] if truth else None) for k in idx]
+        d = {"shape_score": np.array([r[0]["shape_score"] for r in rows]), "mse": np.array([r[0]["mse"] for r in rows])}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = 100 * np.abs(gaba - full_g[subj]) / full_g[subj]
+        if g != top:
+            err = np.where(gfail | full_bad[subj], np.nan, err)
+        else:
+            err = np.where(full_bad, np.nan, 0.0)
+        d["gaba_err"] = err
+        if truth:
+            d["shape_score_truth"] = np.array([r[1]["shape_score"] for r in rows])
+            d["mse_truth"] = np.array([r[1]["mse"] for r in rows])
+        d["failed"] = np.asarray(failed, bool)
+        out[g] = d
+    return out
+
+
+def truth_of_test(cohort: Cohort, extras: dict, test: Cohort) -> list | None:
+    """The noise-free truth DIFF (real part, (N,)) of each test subject of a simulated dataset, else None."""
+    clean = (extras or {}).get("clean")
+    if clean is None or len(clean) != len(cohort.scans):
+        return None
+    idx = {s: i for i, s in enumerate(cohort.subjects)}
+    ax = cohort.axis
+    return [ax.to_spectrum(clean[idx[s], 0] - clean[idx[s], 1]).real for s in test.subjects]

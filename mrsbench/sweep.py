@@ -133,7 +133,9 @@ def existing_problem(cell: Cell, root: Path) -> str | None:
 # --- the work of a task (driver or worker) ---------------------------------------------------
 
 def _limit_threads(cpus: float) -> None:
-    """Torch intra-op threads to the CPUs the task was given (Ray sets OMP_NUM_THREADS for BLAS)."""
+    """Torch intra-op threads and mrsbench's processing threads to the CPUs the task was given (Ray sets
+    OMP_NUM_THREADS for BLAS)."""
+    os.environ["MRSBENCH_THREADS"] = str(max(1, int(cpus)))
     try:
         import torch
     except ImportError:
@@ -201,6 +203,7 @@ class SweepReport:
     wall_s: float
     boards: list[str] = field(default_factory=list)
     tracking_uri: str | None = None
+    shared_s: dict = field(default_factory=dict)
 
     @property
     def failed(self) -> list[CellOutcome]:
@@ -215,7 +218,8 @@ class SweepReport:
     def to_dict(self) -> dict:
         return {"backend": self.backend, "wall_s": round(self.wall_s, 3), "counts": self.counts(),
                 "cells": [dict(asdict(o.cell), status=o.status, path=o.path, error=o.error, wall_s=o.wall_s)
-                          for o in self.outcomes], "boards": self.boards, "tracking_uri": self.tracking_uri}
+                          for o in self.outcomes], "boards": self.boards, "tracking_uri": self.tracking_uri,
+                "shared_work_s": self.shared_s}
 
     def text(self) -> str:
         c = self.counts()
@@ -223,6 +227,11 @@ class SweepReport:
         rate = f", {c['done'] / hours:.0f} cells/hour" if c["done"] and hours > 0 else ""
         lines = [f"sweep ({self.backend}): {c['done']} computed, {c['skipped']} already done, {c['failed']} failed "
                  f"in {self.wall_s:.0f} s{rate}"]
+        for o in self.outcomes:
+            if o.status == "done":
+                lines.append(f"  done   {o.cell.label()}: {o.wall_s:.0f} s -> {o.path}")
+        for k, v in self.shared_s.items():
+            lines.append(f"  shared work {k}: {v:.0f} s (once for all its models)")
         for o in self.failed:
             lines.append(f"  FAILED {o.cell.label()}: {o.error}")
         for b in self.boards:
@@ -256,7 +265,12 @@ def _backend(spec: SweepSpec) -> str:
         return "local"
 
 
-def run_sweep(spec: SweepSpec, progress: bool = True, log=print) -> SweepReport:
+def _note(msg: str) -> None:
+    import sys
+    print(msg, file=sys.stderr)
+
+
+def run_sweep(spec: SweepSpec, progress: bool = True, log=_note) -> SweepReport:
     """Run every cell of ``spec`` that has no valid results file yet; a failing cell is reported and
     the others complete."""
     from . import registry
@@ -297,19 +311,21 @@ def run_sweep(spec: SweepSpec, progress: bool = True, log=print) -> SweepReport:
             bar.update(1)
             bar.set_postfix_str(f"{o.cell.model} seed {o.cell.seed}: {o.status}")
 
+    shared_times: dict = {}   # local backend: seconds of each group's shared work (incl. reading the cache)
     try:
         if todo:
             if backend == "ray":
                 _run_ray(spec, todo, plugins, root, finished, log)
             else:
-                _run_local(spec, todo, plugins, root, finished)
+                _run_local(spec, todo, plugins, root, finished, shared_times)
     finally:
         if bar is not None:
             bar.close()
         if tracker is not None:
             tracker.close(outcomes, time.perf_counter() - t0)
     report = SweepReport(backend, [outcomes[c] for c in cells], time.perf_counter() - t0,
-                         tracking_uri=tracker.uri if tracker is not None else None)
+                         tracking_uri=tracker.uri if tracker is not None else None,
+                         shared_s={"/".join(map(str, k)): v for k, v in shared_times.items()})
     if spec.leaderboard:
         from .leaderboard import write_leaderboard
         folders = sorted({c.path(root).parent for c in cells if outcomes[c].status in ("done", "skipped")})
@@ -318,14 +334,16 @@ def run_sweep(spec: SweepSpec, progress: bool = True, log=print) -> SweepReport:
     return report
 
 
-def _run_local(spec, todo, plugins, root, finished) -> None:
+def _run_local(spec, todo, plugins, root, finished, shared_times: dict) -> None:
     """Sequential, in this process: one group's shared work, then its models' cells."""
     groups: dict = {}
     for c in todo:
         groups.setdefault((c.dataset, c.preset, c.seed), []).append(c)
     for (d, p, s), cells in groups.items():
         try:
+            t = time.perf_counter()
             shared = shared_task(d, p, s, cpus=0)
+            shared_times[(d, p, s)] = round(time.perf_counter() - t, 1)
         except Exception as e:
             if isinstance(e, KeyboardInterrupt):
                 raise
@@ -363,6 +381,7 @@ def _run_ray(spec, todo, plugins, root, finished, log) -> None:
         cell_remote = ray.remote(cell_task)
         groups: dict = {}
         pending = {}
+        warned: set = set()
         for c in todo:
             key = (c.dataset, c.preset, c.seed)
             if key not in groups:
@@ -372,7 +391,9 @@ def _run_ray(spec, todo, plugins, root, finished, log) -> None:
             if gpus is None:
                 gpus = float(getattr(registry.get(c.model), "resources", {}).get("num_gpus", 0))
             if gpus and not have_gpu:
-                log(f"note: {c.model} asks for a GPU but the Ray cluster has none; its cells run on CPU")
+                if c.model not in warned:
+                    log(f"note: {c.model} asks for a GPU but the Ray cluster has none; its cells run on CPU")
+                    warned.add(c.model)
                 gpus = 0
             ref = cell_remote.options(num_cpus=spec.cpus_per_cell, num_gpus=gpus, max_retries=0).remote(
                 c, plugins, groups[key], spec.cpus_per_cell)

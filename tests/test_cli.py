@@ -5,7 +5,7 @@ import time
 
 from mrsbench.cli import main
 
-SUBCOMMANDS = ["run", "list", "simulate", "basis", "qc", "quantify", "datasets", "leaderboard", "compare", "submit", "validate"]
+SUBCOMMANDS = ["run", "sweep", "list", "simulate", "basis", "qc", "quantify", "datasets", "leaderboard", "compare", "submit", "validate"]
 
 
 def test_help_lists_subcommands_and_is_fast():

@@ -1,0 +1,207 @@
+"""Application: is a short scan plus synthetic transients worth more than the short scan alone?
+
+Each short subset (n real transients per condition) of a test subject is filled up to the preset's full
+count with transients the generator draws conditioned on it, processed and fitted, and scored next to the
+subset alone and the full scan. The headline is **effective transients**: the number of real transients
+whose subset alone scores what the augmented scan scores, read off the subset-alone quality curve (shared
+work: every test subject, a fixed grid of n, several random subsets each; :mod:`mrsbench.metrics.effective`).
+
+Metrics per preset n (keys ``application.n{n}.``):
+- ``{full,subset,augmented}.{snr,linewidth_hz,shape_score,mse}``: challenge measures (DIFF) against the full
+  scan; on simulated data also ``{...}.{shape_score,mse}_truth`` against the noise-free truth DIFF;
+- ``effective_n``, ``gain`` (= effective_n / n), ``effective_n_clipped`` (-1/0/+1: below/inside/above the
+  grid) from the shape score; ``effective_n_gaba``, ``gain_gaba`` from the GABA+/tCr error against the full
+  scan; on simulated data ``effective_n_truth`` from the shape score against the truth;
+- ``snr_inflation``: augmented challenge SNR / full-scan SNR of the same subject (1 = what 160 real give);
+and ``application.break_even_n`` (from the shape-score gain; null when augmenting helps at every n),
+``application.noise_ratio`` (synthetic / real transient noise, 9.8-10.8 ppm), ``application.noise_free``
+(1 when the noise ratio is below 0.1: SNR measures then divide by round-off), ``application.snr_inflation``,
+``application.failure_rate.{subset,augmented}`` and ``application.curve.n{g}.{shape_score,gaba_err}``.
+
+Failure rule: a scan whose processing failed (:func:`~mrsbench.shared.processing_failed`) is counted in the
+failure rate and left out of every mean; for GABA+ also a failed fit (:func:`~mrsbench.shared.fit_failed`).
+When every augmented scan at an n failed, its effective n is the grid's smallest n (flag -1): a scan that
+cannot be processed is worth no more than the shortest scan measured.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..data import Scan
+from ..metrics.effective import break_even, invert_curve
+from ..shared import (NOISE_FREE_RATIO, NOISE_PPM, fit_block, fit_failed, ordered_pool_map, processing_failed,
+                      subset_curve, truth_quality)
+from . import Context, FamilyResult
+
+KEYS = ("snr", "linewidth_hz", "shape_score", "mse")
+
+
+def _mean(x, ok=None) -> float:
+    x = np.asarray(x, float)
+    if ok is not None:
+        x = x[np.asarray(ok, bool)]
+    x = x[np.isfinite(x)]
+    return float(np.mean(x)) if len(x) else float("nan")
+
+
+def run(ctx: Context) -> FamilyResult:
+    from ..processing import process
+    from ..qc import quality_report
+
+    sw, test, pr, seed = ctx.shared, ctx.test, ctx.pr, ctx.seed
+    ax = test.axis
+    wn = ax.window(*NOISE_PPM)
+    truth = sw.truth_diff
+    J = len(sw.jobs)
+    aug_q, aug_tq, augmented = [None] * J, [None] * J, [None] * J
+    noise_syn = np.full(J, np.nan)
+    bar = None
+    if ctx.progress:
+        from tqdm import tqdm
+        bar = tqdm(total=J, desc="application: augmented", leave=False)
+
+    def work(aug, i, syn_fids):
+        pa = process(aug)
+        noise = np.nan if syn_fids is None else np.median(ax.to_spectrum(syn_fids)[:, wn].real.std(1))
+        tq = truth_quality(pa, truth[i]) if truth is not None else None
+        return pa, quality_report(pa, sw.full[i], osprey=False), tq, noise
+
+    def produce(k):   # in order, in this thread: the generator is called sequentially with fixed seeds
+        i, n, r = sw.jobs[k]
+        s = test.scans[i]
+        sub = s.select(sw.selections[k])
+        fill = max(pr.full_count - n, 0)
+        syn = ctx.sample(fill, sub, seed + 1000 + k) if fill else None
+        aug = sub if syn is None else Scan(np.concatenate([sub.fids, syn.fids]), np.concatenate([sub.edit, syn.edit]),
+                                           ax, s.subject, s.site)
+        return work, (aug, i, None if syn is None else syn.fids), None
+
+    def consume(k, res, _):
+        augmented[k], aug_q[k], aug_tq[k], noise_syn[k] = res
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        ordered_pool_map(produce, consume, J)
+    finally:
+        if bar is not None:
+            bar.close()
+    aug_fits = fit_block(augmented, ax)
+
+    subj = np.array([i for i, _, _ in sw.jobs])
+    ns = np.array([n for _, n, _ in sw.jobs])
+    sub_fail = sw.subset_failed
+    aug_fail = np.array([processing_failed(p) for p in augmented])
+    full_gaba = sw.full_fits["gaba_cr"][subj]
+    aug_gaba_fail = aug_fail | fit_failed(aug_fits)
+    out: dict = {}
+    out["application.failure_rate.subset"] = float(np.mean(sub_fail))
+    out["application.failure_rate.augmented"] = float(np.mean(aug_fail))
+    curve = subset_curve(sw)
+    grid = sorted(curve)
+    mean_curve = {key: [_mean(curve[g][key], ~curve[g]["failed"]) for g in grid]
+                  for key in curve[grid[0]] if key != "failed"}
+    for g, v in zip(grid, mean_curve["shape_score"]):
+        out[f"application.curve.n{g}.shape_score"] = v
+    for g, v in zip(grid, mean_curve["gaba_err"]):
+        out[f"application.curve.n{g}.gaba_err"] = v
+    gains = []
+    for n in pr.n_values:
+        m = ns == n
+        for kind, qs, fail in (("full", [sw.full_quality[i] for i in subj[m]], np.zeros(m.sum(), bool)),
+                               ("subset", [sw.subset_quality[k] for k in np.flatnonzero(m)], sub_fail[m]),
+                               ("augmented", [aug_q[k] for k in np.flatnonzero(m)], aug_fail[m])):
+            for key in KEYS:
+                out[f"application.n{n}.{kind}.{key}"] = _mean([q[key] for q in qs], ~fail)
+        if truth is not None:
+            for kind, tqs, fail in (("full", [sw.full_truth_q[i] for i in subj[m]], np.zeros(m.sum(), bool)),
+                                    ("subset", [sw.subset_truth_q[k] for k in np.flatnonzero(m)], sub_fail[m]),
+                                    ("augmented", [aug_tq[k] for k in np.flatnonzero(m)], aug_fail[m])):
+                for key in ("shape_score", "mse"):
+                    out[f"application.n{n}.{kind}.{key}_truth"] = _mean([q[key] for q in tqs], ~fail)
+        # effective transients from the shape score against the full scan
+        y = out[f"application.n{n}.augmented.shape_score"]
+        eff, clip = invert_curve(grid, mean_curve["shape_score"], y)
+        if not np.isfinite(y) and aug_fail[m].all():
+            eff, clip = float(grid[0]), -1   # no augmented scan could be processed: worth no more than the least n
+        out[f"application.n{n}.effective_n"] = eff
+        out[f"application.n{n}.gain"] = eff / n
+        out[f"application.n{n}.effective_n_clipped"] = float(clip)
+        gains.append(eff / n)
+        if truth is not None:
+            eff_t, _ = invert_curve(grid, mean_curve["shape_score_truth"], out[f"application.n{n}.augmented.shape_score_truth"])
+            out[f"application.n{n}.effective_n_truth"] = eff_t
+        # ... and from the GABA+/tCr error against the full scan (a curve that falls with n)
+        ok = m & ~aug_gaba_fail
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = 100 * np.abs(aug_fits["gaba_cr"][ok] - full_gaba[ok]) / full_gaba[ok]
+        eg, _ = invert_curve(grid, mean_curve["gaba_err"], _mean(err), increasing=False)
+        if not ok.any():
+            eg = float(grid[0])
+        out[f"application.n{n}.augmented.gaba_err"] = _mean(err)
+        out[f"application.n{n}.effective_n_gaba"] = eg
+        out[f"application.n{n}.gain_gaba"] = eg / n
+        # honest SNR: what the augmented scan claims relative to the 160 real transients of the same subject
+        full_snr = np.array([sw.full_quality[i]["snr"] for i in subj[m]])
+        aug_snr = np.array([aug_q[k]["snr"] for k in np.flatnonzero(m)])
+        out[f"application.n{n}.snr_inflation"] = _mean(aug_snr / full_snr, ~aug_fail[m])
+    out["application.break_even_n"] = break_even(pr.n_values, gains)
+    out["application.snr_inflation"] = _mean([out[f"application.n{n}.snr_inflation"] for n in pr.n_values])
+    filled = np.isfinite(noise_syn)
+    if filled.any():
+        out["application.noise_ratio"] = float(np.median(noise_syn[filled]) / np.median(sw.subset_noise[filled]))
+        out["application.noise_free"] = float(out["application.noise_ratio"] < NOISE_FREE_RATIO)
+
+    i0, n0, _ = sw.jobs[0]
+    first = (test.scans[i0].subject, n0, sw.full[i0], sw.first_subset, augmented[0],
+             None if truth is None else truth[i0])
+
+    def spectra_figure(results):
+        return _spectra_figure(first, results)
+
+    def utility_figure(results):
+        return _utility_figure(grid, mean_curve, out, pr, results)
+    return FamilyResult(out, {"spectra.png": spectra_figure, "utility.png": utility_figure},
+                        {"augmented": augmented, "aug_fits": aug_fits, "aug_failed": aug_gaba_fail})
+
+
+def _spectra_figure(first, results):
+    import matplotlib.pyplot as plt
+    subj, n, pf, ps, pa, tr = first
+    axis = pf.axis
+    fig, axs = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [2, 1]})
+    for a, lo, hi, title in ((axs[0], 1.8, 4.2, f"DIFF spectra, {subj}"), (axs[1], 2.6, 4.0, "GABA (3.0) / Glx (3.75) zoom")):
+        for lab, pp in (("full scan", pf), (f"subset n={n}", ps), (f"augmented ({results['model']})", pa)):
+            a.plot(axis.ppm, pp.spectra()["diff"].real, lw=1, label=lab)
+        if tr is not None:
+            a.plot(axis.ppm, tr, lw=1, color="k", ls="--", label="noise-free truth")
+        w = axis.window(lo, hi)
+        ys = pf.spectra()["diff"].real[w]
+        a.set_xlim(hi, lo)
+        a.set_ylim(ys.min() - 0.5 * np.ptp(ys), ys.max() + 0.5 * np.ptp(ys))
+        a.set_xlabel("chemical shift (ppm)")
+        a.set_ylabel("signal (a.u.)")
+        a.set_title(title)
+    axs[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _utility_figure(grid, mean_curve, out, pr, results):
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, 2, figsize=(10, 4))
+    for a, key, label, direction in ((axs[0], "shape_score", "challenge shape score vs full scan", "higher"),
+                                     (axs[1], "gaba_err", "GABA+/tCr error vs full scan (%)", "lower")):
+        a.plot(grid, mean_curve[key], "o-", color="0.3", label="subset alone (real)")
+        nn = list(pr.n_values)
+        k = "shape_score" if key == "shape_score" else "gaba_err"
+        a.plot(nn, [out[f"application.n{n}.augmented.{k}"] for n in nn], "s-", label=f"augmented ({results['model']})")
+        a.set_xscale("log")
+        a.set_xticks(grid)
+        a.set_xticklabels([str(g) for g in grid])
+        a.set_xlabel("real transients per condition, n")
+        a.set_ylabel(label)
+        a.set_title(f"utility curve ({direction} is better)")
+        a.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,73 @@
+"""Effective transients: how many real transients a score is worth, read off the subset-alone quality curve.
+
+The curve q(n) is the mean score of short scans of n real transients per condition (several random subsets
+of every test subject) on a fixed grid of n. It is made monotone (pool-adjacent-violators, Ayer et al. 1955)
+and inverted by linear interpolation in log n: ``effective_n(y)`` is the n whose subset alone scores y.
+Outside the grid the answer is clipped to its ends and flagged (-1 below the smallest n, +1 above the largest).
+Pure functions on arrays; no I/O.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def isotonic_increasing(y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """Weighted least-squares non-decreasing fit to ``y`` (pool adjacent violators)."""
+    y = np.asarray(y, float)
+    w = np.ones_like(y) if w is None else np.asarray(w, float)
+    vals, wts, counts = [], [], []
+    for yi, wi in zip(y, w):
+        vals.append(yi)
+        wts.append(wi)
+        counts.append(1)
+        while len(vals) > 1 and vals[-2] > vals[-1]:
+            v2, w2, c2 = vals.pop(), wts.pop(), counts.pop()
+            v1, w1, c1 = vals.pop(), wts.pop(), counts.pop()
+            vals.append((v1 * w1 + v2 * w2) / (w1 + w2))
+            wts.append(w1 + w2)
+            counts.append(c1 + c2)
+    return np.repeat(vals, counts)
+
+
+def invert_curve(n_grid, curve, y: float, increasing: bool = True) -> tuple[float, int]:
+    """The n at which the monotone version of ``curve`` (scores at ``n_grid``, ascending n) reaches ``y``:
+    (effective n, clip flag). ``increasing=False`` for scores that fall with n (errors). Flag -1: y is worse
+    than the curve at the smallest n (answer: that n); +1: better than at the largest n (answer: that n).
+    On a flat stretch the smallest n that reaches y is returned. NaN when y or the curve is not finite."""
+    n = np.asarray(n_grid, float)
+    c = np.asarray(curve, float)
+    if not np.isfinite(y) or not np.all(np.isfinite(c)) or len(n) < 2 or np.any(np.diff(n) <= 0):
+        return float("nan"), 0
+    s = 1.0 if increasing else -1.0
+    m = isotonic_increasing(s * c)
+    v = s * y
+    if v < m[0]:
+        return float(n[0]), -1
+    if v > m[-1]:
+        return float(n[-1]), 1
+    if v == m[0]:
+        return float(n[0]), 0
+    i = int(np.searchsorted(m, v, side="left"))   # first grid point with m >= v; m[i-1] < v <= m[i]
+    ln = np.log(n)
+    frac = (v - m[i - 1]) / (m[i] - m[i - 1])
+    return float(np.exp(ln[i - 1] + frac * (ln[i] - ln[i - 1]))), 0
+
+
+def break_even(n_values, gains) -> float | None:
+    """The short-scan size from which augmenting stops helping: where the gain (effective_n / n) crosses 1,
+    interpolated linearly in (log n, log gain) between the preset's n values. None when the gain stays above 1
+    at every n (augmenting helps throughout); the smallest n when it is at or below 1 already there."""
+    n = np.asarray(n_values, float)
+    g = np.asarray(gains, float)
+    ok = np.isfinite(g) & (g > 0)
+    n, g = n[ok], g[ok]
+    if len(n) == 0:
+        return None
+    if g[0] <= 1:
+        return float(n[0])
+    for i in range(1, len(n)):
+        if g[i] <= 1:
+            a, b = np.log(g[i - 1]), np.log(g[i])
+            frac = a / (a - b)
+            return float(np.exp(np.log(n[i - 1]) + frac * (np.log(n[i]) - np.log(n[i - 1]))))
+    return None

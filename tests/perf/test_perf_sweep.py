@@ -1,0 +1,55 @@
+"""Speed targets (issue 19): a 2-model x 2-seed tiny sweep on 2 local Ray workers vs the same sweep run
+sequentially in one process (speed-up >= 1.6x on 2 CPU cores, measured in one run), and the paper preset
+per model-seed on 2 CPU cores (<= 150 s for pca and physics), with the shared work of the cell computed
+(cold) and reused from the cache (warm, as for every model after the first on a dataset and seed).
+
+Run: python -m pytest tests/perf/test_perf_sweep.py --benchmark-enable -s
+"""
+import time
+
+import pytest
+
+from mrsbench import shared
+from mrsbench.sweep import SweepSpec, run_sweep
+
+
+def _fresh_shared(monkeypatch, tmp_path):
+    """No shared work from earlier runs: a private shared cache (datasets still come from the usual cache);
+    the variable reaches the workers of the embedded Ray too."""
+    monkeypatch.setenv("MRSBENCH_SHARED_DIR", str(tmp_path / "shared"))
+    shared._MEMO.clear()
+
+
+def test_bench_sweep_two_workers_vs_sequential(benchmark, tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    grid = dict(models=["pca", "physics"], presets=["tiny"], seeds=[0, 1], track=False)
+    _fresh_shared(monkeypatch, tmp_path / "a")
+    t = time.perf_counter()
+    seq = run_sweep(SweepSpec(root=str(tmp_path / "seq"), backend="local", **grid), progress=False)
+    t_seq = time.perf_counter() - t
+    _fresh_shared(monkeypatch, tmp_path / "b")
+
+    def par():
+        return run_sweep(SweepSpec(root=str(tmp_path / "ray"), backend="ray", workers=2, **grid), progress=False)
+    t = time.perf_counter()
+    rep = benchmark.pedantic(par, rounds=1, iterations=1)
+    t_par = time.perf_counter() - t
+    assert not seq.failed and not rep.failed
+    benchmark.extra_info.update(sequential_s=round(t_seq, 1), ray_2_workers_s=round(t_par, 1),
+                                speedup=round(t_seq / t_par, 2))
+    print(f"\nsequential {t_seq:.1f} s, 2 Ray workers {t_par:.1f} s: speed-up {t_seq / t_par:.2f}x")
+
+
+@pytest.mark.parametrize("model", ["pca", "physics"])
+def test_bench_paper_cell(benchmark, tmp_path, monkeypatch, model):
+    """Per model-seed wall time of the paper preset on simgaba: cold (shared work computed) and warm."""
+    from mrsbench.harness import run
+    _fresh_shared(monkeypatch, tmp_path)
+    cold, _ = run(model, dataset="simgaba", preset="paper", seed=0, out=tmp_path / "cold", progress=False, track=False)
+    shared._MEMO.clear()   # warm: from the disk cache, as another process (another model's cell) would
+    warm, _ = benchmark.pedantic(run, args=(model,), kwargs=dict(dataset="simgaba", preset="paper", seed=0,
+                                 out=tmp_path / "warm", progress=False, track=False), rounds=1, iterations=1)
+    assert warm["metrics"] == cold["metrics"]
+    benchmark.extra_info.update(cold_s=cold["wall_time_s"], warm_s=warm["wall_time_s"])
+    print(f"\n{model} paper: cold {cold['wall_time_s']['total']:.0f} s, warm {warm['wall_time_s']['total']:.0f} s; "
+          f"warm stages {warm['wall_time_s']}")
