@@ -254,23 +254,12 @@ def _application_real(test: Cohort, pr: Preset, seed: int, progress: bool) -> di
         # the noise of the real transients that synthetic ones are compared with (where the scan is filled up)
         return work, (s.select(sel), full[i], pr.full_count > n), None
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(jobs), desc="shared: real subsets", leave=False)
-
     def consume(k, res, _):
         ps, q, nz = res
         procs.append(ps)
         sub_q.append(q)
         noise[k] = nz
-        if bar is not None:
-            bar.update(1)
-    try:
-        ordered_pool_map(produce, consume, len(jobs))
-    finally:
-        if bar is not None:
-            bar.close()
+    ordered_pool_map(produce, consume, len(jobs), desc="shared: real subsets" if progress else None)
     first = procs[0]
     return dict(jobs=jobs, selections=sels, full=full, full_quality=full_q, subset_quality=sub_q,
                 subset_noise=noise, first_subset=first), procs
@@ -316,30 +305,46 @@ def worker_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def ordered_pool_map(produce, consume, n_items: int, threads: int | None = None):
+def ordered_pool_map(produce, consume, n_items: int, threads: int | None = None, desc: str | None = None):
     """For k in range(n_items): ``work = produce(k)`` in this thread (in order: generator sampling and random
     draws stay sequential and deterministic), then ``fn(*args)`` of the returned ``(fn, args, extra)`` runs on a
     pool of threads (numpy and scipy.fft release the GIL), and ``consume(k, result, extra)`` is called in order
-    of k. At most 2 x threads items are in flight, so memory stays bounded."""
+    of k. At most 2 x threads items are in flight, so memory stays bounded. ``desc``: a progress bar."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
     threads = threads or worker_threads()
-    if threads <= 1:
-        for k in range(n_items):
-            fn, args, extra = produce(k)
-            consume(k, fn(*args), extra)
-        return
-    with ThreadPoolExecutor(threads) as ex:
-        q = deque()
-        for k in range(n_items):
-            fn, args, extra = produce(k)
-            q.append((k, ex.submit(fn, *args), extra))
-            while len(q) > 2 * threads:
-                j, fut, ex_ = q.popleft()
-                consume(j, fut.result(), ex_)
-        while q:
-            j, fut, ex_ = q.popleft()
-            consume(j, fut.result(), ex_)
+    bar = None
+    if desc and n_items:
+        from tqdm import tqdm
+        bar = tqdm(total=n_items, desc=desc, leave=False)
+
+    def done(j, res, extra):
+        consume(j, res, extra)
+        if bar is not None:
+            bar.update(1)
+    try:
+        if threads <= 1:
+            for k in range(n_items):
+                fn, args, extra = produce(k)
+                done(k, fn(*args), extra)
+            return
+        with ThreadPoolExecutor(threads) as ex:
+            q = deque()
+            for k in range(n_items):
+                fn, args, extra = produce(k)
+                q.append((k, ex.submit(fn, *args), extra))
+                while len(q) > 2 * threads:
+                    done(*_pop(q))
+            while q:
+                done(*_pop(q))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _pop(q):
+    j, fut, extra = q.popleft()
+    return j, fut.result(), extra
 
 
 # --- failure rule, truth scores, the subset-alone curve -------------------------------------------
@@ -395,21 +400,10 @@ def _curve_real(test: Cohort, pr: Preset, seed: int, full: list, progress: bool)
         sel = np.sort(np.r_[rng.choice(on_idx, n, replace=False), rng.choice(off_idx, n, replace=False)])
         return work, (s.select(sel), full[i]), None
 
-    bar = None
-    if progress and jobs:
-        from tqdm import tqdm
-        bar = tqdm(total=len(jobs), desc="shared: subset-alone curve", leave=False)
-
     def consume(k, res, _):
         procs.append(res[0])
         qual.append(res[1])
-        if bar is not None:
-            bar.update(1)
-    try:
-        ordered_pool_map(produce, consume, len(jobs))
-    finally:
-        if bar is not None:
-            bar.close()
+    ordered_pool_map(produce, consume, len(jobs), desc="shared: subset-alone curve" if progress else None)
     return dict(grid=grid, curve_jobs=jobs, curve_quality=qual,
                 curve_failed=np.array([processing_failed(p) for p in procs], bool)), procs
 

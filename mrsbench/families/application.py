@@ -55,10 +55,6 @@ def run(ctx: Context) -> FamilyResult:
     J = len(sw.jobs)
     aug_q, aug_tq, augmented = [None] * J, [None] * J, [None] * J
     noise_syn = np.full(J, np.nan)
-    bar = None
-    if ctx.progress:
-        from tqdm import tqdm
-        bar = tqdm(total=J, desc="application: augmented", leave=False)
 
     def work(aug, i, syn_fids):
         pa = process(aug)
@@ -78,14 +74,8 @@ def run(ctx: Context) -> FamilyResult:
 
     def consume(k, res, _):
         augmented[k], aug_q[k], aug_tq[k], noise_syn[k] = res
-        if bar is not None:
-            bar.update(1)
 
-    try:
-        ordered_pool_map(produce, consume, J)
-    finally:
-        if bar is not None:
-            bar.close()
+    ordered_pool_map(produce, consume, J, desc="application: augmented" if ctx.progress else None)
     aug_fits = fit_block(augmented, ax)
 
     subj = np.array([i for i, _, _ in sw.jobs])
