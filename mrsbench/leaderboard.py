@@ -60,7 +60,7 @@ def direction_of(metric: str):
         if k.replace("n{n}", "") == metric or k == metric:
             return d
     last = metric.split(".")[-1]
-    if metric.endswith("iterations_median") or metric.endswith("effective_n_clipped") or metric.endswith("noise_free"):
+    if metric.endswith(("iterations_median", "effective_n_clipped", "noise_free", "break_even_censored")):
         return None
     if last == "snr" or "curve." in metric:
         return None   # inflated by noise-free synthetic transients: judged by snr_inflation instead
@@ -285,7 +285,7 @@ def render(lb: dict, fmt: str = "markdown") -> str:
     fams = lb.get("families", [])
     header = ["rank", "model", "seeds"] + [f"{f} rank" for f in fams] + [f"{c['label']} {c['better']}" for c in cols]
     rows = [[i + 1, r["model"] + "".join(f" ⚠ {x}" for x in r.get("flags", [])), len(r["seeds"])]
-            + [f"{r.get('family_ranks', {}).get(f, float('nan')):.1f}" for f in fams]
+            + [f"{r['family_ranks'][f]:.1f}" if f in r.get("family_ranks", {}) else "n/a" for f in fams]
             + [_fmt(r[c["metric"]]) for c in cols] for i, r in enumerate(lb["rows"])]
     if fmt == "csv":
         import csv
@@ -305,7 +305,7 @@ def render(lb: dict, fmt: str = "markdown") -> str:
             + ". A family's rank is the mean of its columns' ranks; rows are ordered by the mean of the family "
             "ranks. ⚠ flags: noise-free transients (noise ratio < 0.1) or SNR inflated (> 1.5x what 160 real "
             "transients give). eff. n: real transients whose short scan alone scores what the augmented scan scores "
-            "(shape score vs the full scan); gain = eff. n / n; break-even n: from where augmenting stops helping.\n\n")
+            "(shape score vs the full scan); gain = eff. n / n; break-even n: from where augmenting stops helping (the largest n tested when it helps at every n).\n\n")
     text += tabulate(rows, headers=header, tablefmt="github")
     cards = [(r["model"], r.get("card")) for r in lb["rows"] if r.get("card")]
     if cards:

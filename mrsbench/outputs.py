@@ -136,7 +136,8 @@ def summary_table(results: dict) -> str:
     for n in results["preset"]["n_values"]:
         for key, d in (("effective_n", "higher"), ("gain", "higher"), ("effective_n_gaba", "higher")):
             rows.append((f"application.n{n}.{key}", _v(m, f"application.n{n}.{key}"), d))
-    rows.append(("application.break_even_n", _v(m, "application.break_even_n"), "higher (n/a: helps at every n)"))
+    be = _v(m, "application.break_even_n")
+    rows.append(("application.break_even_n", (">= " + be) if m.get("application.break_even_censored") else be, "higher"))
     rows += [(k, _v(m, k), d) for k, d in HEADLINE]
     for n in results["preset"]["n_values"]:
         for kind in ("subset", "augmented"):
@@ -167,8 +168,10 @@ def run_summary(results: dict, run_dir: Path) -> str:
     if parts:
         lines.append("Effective transients (shape score vs the full scan): " + "; ".join(parts) + ".")
         be = m.get("application.break_even_n")
-        lines.append("Augmenting helps at every n tested." if be is None else
-                     f"Augmenting stops helping from n ~ {be:.0f} real transients per condition.")
+        if m.get("application.break_even_censored"):
+            lines.append(f"Augmenting helps at every n tested (up to {be:.0f} real transients per condition).")
+        elif be is not None:
+            lines.append(f"Augmenting stops helping from n ~ {be:.0f} real transients per condition.")
     flags = []
     if (m.get("application.noise_free") or 0) > 0:
         flags.append(f"synthetic transients are (nearly) noise-free (noise ratio {m.get('application.noise_ratio'):.3g})")

@@ -13,7 +13,8 @@ Metrics per preset n (keys ``application.n{n}.``):
   grid) from the shape score; ``effective_n_gaba``, ``gain_gaba`` from the GABA+/tCr error against the full
   scan; on simulated data ``effective_n_truth`` from the shape score against the truth;
 - ``snr_inflation``: augmented challenge SNR / full-scan SNR of the same subject (1 = what 160 real give);
-and ``application.break_even_n`` (from the shape-score gain; null when augmenting helps at every n),
+and ``application.break_even_n`` (from the shape-score gain; when augmenting helps at every n, the largest n
+tested with ``application.break_even_censored`` = 1: break-even lies beyond it),
 ``application.noise_ratio`` (synthetic / real transient noise, 9.8-10.8 ppm), ``application.noise_free``
 (1 when the noise ratio is below 0.1: SNR measures then divide by round-off), ``application.snr_inflation``,
 ``application.failure_rate.{subset,augmented}`` and ``application.curve.n{g}.{shape_score,gaba_err}``.
@@ -135,7 +136,10 @@ def run(ctx: Context) -> FamilyResult:
         full_snr = np.array([sw.full_quality[i]["snr"] for i in subj[m]])
         aug_snr = np.array([aug_q[k]["snr"] for k in np.flatnonzero(m)])
         out[f"application.n{n}.snr_inflation"] = _mean(aug_snr / full_snr, ~aug_fail[m])
-    out["application.break_even_n"] = break_even(pr.n_values, gains)
+    be = break_even(pr.n_values, gains)
+    # helps at every n tested: break-even is beyond the largest n (reported as that n, a lower bound, flagged)
+    out["application.break_even_n"] = float(max(pr.n_values)) if be is None and np.all(np.isfinite(gains)) else be
+    out["application.break_even_censored"] = float(be is None)
     out["application.snr_inflation"] = _mean([out[f"application.n{n}.snr_inflation"] for n in pr.n_values])
     filled = np.isfinite(noise_syn)
     if filled.any():

@@ -56,7 +56,8 @@ def invert_curve(n_grid, curve, y: float, increasing: bool = True) -> tuple[floa
 def break_even(n_values, gains) -> float | None:
     """The short-scan size from which augmenting stops helping: where the gain (effective_n / n) crosses 1,
     interpolated linearly in (log n, log gain) between the preset's n values. None when the gain stays above 1
-    at every n (augmenting helps throughout); the smallest n when it is at or below 1 already there."""
+    at every n (augmenting helps throughout: the harness then reports the largest n tested as a lower bound);
+    the smallest n when it is at or below 1 already there."""
     n = np.asarray(n_values, float)
     g = np.asarray(gains, float)
     ok = np.isfinite(g) & (g > 0)
