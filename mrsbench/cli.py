@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``mrsbench`` command line. Heavy modules are imported inside the handlers only."""
 from __future__ import annotations
 
@@ -36,8 +37,12 @@ def _cmd_run(args) -> int:
     from .outputs import run_summary
 
     results, run_dir = run(args.model, dataset=args.dataset, preset=args.preset, seed=args.seed, out=args.out,
-                           plugins=args.plugins, progress=not args.no_progress, edit_order=args.edit_order,
+                           plugins=args.plugins, progress=not (args.no_progress or args.json), edit_order=args.edit_order,
                            basis=args.basis)
+    if args.json:
+        import json
+        print(json.dumps(dict(results, run_dir=str(run_dir)), indent=1))
+        return 0
     print(f"mrsbench {results['harness_version']} | model {results['model']} | dataset {results['dataset']} "
           f"({results['dataset_hash']}) | preset {results['preset_name']} | seed {results['seed']}")
     print(summary_table(results))
@@ -49,6 +54,8 @@ def _cmd_run(args) -> int:
 def _cmd_leaderboard(args) -> int:
     from .leaderboard import build, load_results, render
 
+    if args.json:
+        args.format = "json"
     docs = load_results(args.results or ["leaderboards"])
     combos = sorted({(d["dataset"], d["preset_name"]) for d in docs
                      if (args.dataset is None or d["dataset"] == args.dataset)
@@ -69,7 +76,8 @@ def _cmd_leaderboard(args) -> int:
 def _cmd_compare(args) -> int:
     from .compare import compare
 
-    print(compare(args.a, args.b, model=args.model, allow_incompatible=args.allow_incompatible), end="")
+    print(compare(args.a, args.b, model=args.model, allow_incompatible=args.allow_incompatible,
+                  as_json=args.json), end="")
     return 0
 
 
@@ -131,6 +139,11 @@ def _cmd_validate(args) -> int:
     if not isinstance(doc, dict):
         raise InputError(p, "not a results document")
     problems = validate_results(doc, str(p), check_dataset=not args.no_dataset_check)
+    if args.json and not args.reproduce:
+        import json
+        print(json.dumps({"file": str(p), "valid": not problems, "problems": problems, "model": doc.get("model"),
+                          "harness_version": doc.get("harness_version")}))
+        return 0 if not problems else 2
     if problems:
         raise InputError(p, "invalid: " + "; ".join(problems))
     print(f"{p}: valid ({doc['model']}, {doc['dataset']} {doc['dataset_hash']}, preset {doc['preset_name']}, "
@@ -163,6 +176,17 @@ def _cmd_list(args) -> int:
         gens = list_generators(args.plugins)
     except ImportError:  # pragma: no cover
         gens = []
+    if args.json:
+        import json
+        print(json.dumps({
+            "generators": [{"name": n, "description": d} for n, d in gens],
+            "presets": [dict(pr.to_dict(), time_2_cpu_cores=PRESET_TIMES.get(name)) for name, pr in PRESETS.items()],
+            "datasets": [{"name": name, "subjects": cfg.n_sites * cfg.subjects_per_site, "sites": cfg.n_sites,
+                          "transients": 2 * cfg.n_pairs, "identity": f"sim-{config_key(cfg)}",
+                          "cached_bytes": (cache_dir() / "datasets" / f"{cfg.name}-{config_key(cfg)}.npz").stat().st_size
+                          if (cache_dir() / "datasets" / f"{cfg.name}-{config_key(cfg)}.npz").exists() else None}
+                         for name, cfg in DATASETS.items()]}, indent=1))
+        return 0
     print("generators:")
     for name, desc in gens:
         print(f"  {name:16s} {desc}")
@@ -190,7 +214,7 @@ def _cmd_simulate(args) -> int:
     if not extras:
         from .errors import InputError
         raise InputError(args.dataset, "only simulated datasets can be written with `simulate`")
-    paths = write_dataset(cohort, extras, args.out)
+    paths = write_dataset(cohort, extras, args.out, progress=not args.quiet)
     print(f"wrote {len(paths)} NIfTI-MRS files, ground_truth.csv and noise_free_spectra.npz to {args.out} "
           f"(dataset {cohort.name}, content hash {cohort.meta['content_hash']})")
     return 0
@@ -293,7 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     from .cli_parser import build_parser
 
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:   # shell completion (argcomplete): answers and exits
+        import argcomplete
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
+    if getattr(args, "quiet", False):
+        os.environ["TQDM_DISABLE"] = "1"          # every progress bar, the library's included (tqdm >= 4.66)
+        if hasattr(args, "no_progress"):
+            args.no_progress = True
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USER_ERROR
@@ -308,6 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # output piped into `head` and the like: not an error
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except Exception as e:
         if os.environ.get("MRSBENCH_DEBUG"):
             raise

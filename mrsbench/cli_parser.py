@@ -234,4 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_plugins(v)
     v.set_defaults(handler=_cmd_validate)
+    # every command: --quiet (no progress bars: for scripts and logs); --json where a command prints a table
+    for name, sp in sub.choices.items():
+        opts = set(sp._option_string_actions)
+        if "--quiet" not in opts:
+            sp.add_argument("--quiet", action="store_true", help="no progress bars (results and errors only)")
+        if name in JSON_COMMANDS and "--json" not in opts:
+            sp.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
     return p
+
+
+# commands that print a table and also speak JSON
+JSON_COMMANDS = ("run", "list", "compare", "validate", "leaderboard", "quantify", "qc", "datasets", "sweep")

@@ -67,7 +67,7 @@ def _table(la, ma, lb_, mb) -> str:
                            disable_numparse=True) + "\n"
 
 
-def compare(a, b, model: str | None = None, allow_incompatible: bool = False) -> str:
+def compare(a, b, model: str | None = None, allow_incompatible: bool = False, as_json: bool = False) -> str:
     """Metric-by-metric comparison of A and B (files, folders or leaderboard JSON files).
 
     Folders are compared model by model (the models both hold; or the single model of each side).
@@ -84,7 +84,7 @@ def compare(a, b, model: str | None = None, allow_incompatible: bool = False) ->
     else:
         raise InputError("compare", f"A holds models {sorted(sa)}, B holds {sorted(sb)}: no model in common; "
                          "pick one side's model with --model or compare single files")
-    out = []
+    out, docs = [], []
     for (la, ma, ca), (lb_, mb, cb) in pairs:
         diff = [f"{k} {ca[k]!r} vs {cb[k]!r}" for k in CONTEXT if ca[k] != cb[k]]
         warn = ""
@@ -94,4 +94,11 @@ def compare(a, b, model: str | None = None, allow_incompatible: bool = False) ->
                                  "pass --allow-incompatible to compare anyway")
             warn = f"WARNING: not comparable ({'; '.join(diff)}): differences may not be due to the models\n"
         out.append(warn + _table(la, ma, lb_, mb))
+        docs.append({"a": la, "b": lb_, "warning": warn.strip() or None, "metrics": [
+            {"metric": k, "a": ma.get(k), "b": mb.get(k), "better": (lambda d: None if d is None else _arrow(d))(direction_of(k)),
+             "winner": {-1: "a", 1: "b", 0: None}[better(ma.get(k), mb.get(k), direction_of(k))]}
+            for k in sorted(set(ma) | set(mb))]})
+    if as_json:
+        import json
+        return json.dumps(docs, indent=1) + "\n"
     return "\n".join(out)

@@ -188,12 +188,16 @@ def load_dataset(name: str | Path, seed: int | None = None, with_extras: bool = 
     return (cohort, extras) if with_extras else cohort
 
 
-def write_dataset(cohort: Cohort, extras: dict, out: str | Path) -> list[Path]:
+def write_dataset(cohort: Cohort, extras: dict, out: str | Path, progress: bool = False) -> list[Path]:
     """Write one NIfTI-MRS file per subject, ground_truth.csv and noise_free_spectra.npz."""
     from .io import write_nifti_mrs
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [write_nifti_mrs(s, out / f"{s.subject}.nii.gz") for s in cohort.scans]
+    scans = cohort.scans
+    if progress:
+        from tqdm import tqdm
+        scans = tqdm(scans, desc=f"writing {cohort.name} as NIfTI-MRS", unit="file")
+    paths = [write_nifti_mrs(s, out / f"{s.subject}.nii.gz") for s in scans]
     gt = cohort.ground_truth
     with atomic_path(out / "ground_truth.csv") as tmp:
         gt.to_csv(tmp, index=False)

@@ -3,6 +3,8 @@ import sys
 import time
 
 
+import pytest
+
 from mrsbench.cli import main
 
 SUBCOMMANDS = ["run", "sweep", "list", "simulate", "basis", "qc", "quantify", "datasets", "leaderboard", "compare", "submit", "validate"]
@@ -111,3 +113,39 @@ def test_list_shows_generators_presets_and_datasets(capsys):
     for name in list(PRESETS) + ["simgaba-small", "simgaba", "pca", "vae", "physics"]:
         assert f"  {name} " in out, name
     assert "identity sim-" in out and "transients" in out and "time per model-seed on 2 CPU cores" in out
+
+
+def test_every_command_has_quiet_and_table_commands_speak_json(capsys):
+    import argparse
+    import json
+
+    from mrsbench.cli_parser import JSON_COMMANDS, build_parser
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sp in sub.choices.items():
+        assert "--quiet" in sp._option_string_actions, name
+        if name in JSON_COMMANDS:
+            assert "--json" in sp._option_string_actions, name
+    assert main(["list", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {g["name"] for g in doc["generators"]} >= {"vae", "pca", "physics", "bootstrap", "oracle"}
+    assert {p["name"] for p in doc["presets"]} >= {"quick", "paper", "tiny"}
+
+
+COMPLETE = """
+import sys, argcomplete
+from mrsbench.cli_parser import build_parser
+argcomplete.autocomplete(build_parser(), output_stream=sys.stdout, exit_method=sys.exit)
+"""
+
+
+def test_shell_completion_from_the_parser():
+    """argcomplete answers from the argparse parser (no hand-written completion script); run in a
+    subprocess because argcomplete takes over file descriptors 8 and 9."""
+    import os
+
+    def complete(line):
+        env = dict(os.environ, _ARGCOMPLETE="1", COMP_LINE=line, COMP_POINT=str(len(line)), _ARGCOMPLETE_IFS=" ")
+        p = subprocess.run([sys.executable, "-c", COMPLETE], env=env, capture_output=True, text=True, timeout=60)
+        return p.stdout.split()
+    assert complete("mrsbench sw") == ["sweep"]
+    assert "--presets" in complete("mrsbench sweep --pre")

@@ -96,14 +96,14 @@ def test_validate_rejects_tampered_and_incomplete(fixture_dir, tmp_path, capsys)
 
 
 def _readme_plugin() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "user-guide.md").read_text()
     m = re.search(r"<!-- example-plugin -->\s*```python\n(.*?)```", text, re.S)
-    assert m, "README lacks the example plugin block"
+    assert m, "the user guide lacks the example plugin block"
     return m.group(1)
 
 
 def test_readme_example_plugin_is_the_tested_file():
-    assert _readme_plugin().strip() == (ROOT / "examples" / "bootstrap_generator.py").read_text().strip()
+    assert _readme_plugin().strip() == (ROOT / "examples" / "jitter_generator.py").read_text().strip()
 
 
 def test_submit_example_end_to_end(tmp_path, capsys):
@@ -111,12 +111,12 @@ def test_submit_example_end_to_end(tmp_path, capsys):
     plugin.write_text(_readme_plugin())
     assert main(["submit", str(plugin), "--preset", "tiny", "--root", str(tmp_path / "lb"), "--no-progress"]) == 0
     d = tmp_path / "lb" / "simgaba-small" / "tiny"
-    res = d / "bootstrap-seed0.json"
+    res = d / "jitter-seed0.json"
     doc = json.loads(res.read_text())
-    assert doc["submission"]["target"] == str(plugin) and doc["model"] == "bootstrap"
+    assert doc["submission"]["target"] == str(plugin) and doc["model"] == "jitter"
     assert main(["validate", str(res)]) == 0  # includes regenerating the dataset and checking its hash
-    assert (d / "README.md").read_text().count("bootstrap") >= 1
-    assert (d / "figures" / "bootstrap-seed0-umap.png").exists() and (d / "index.html").exists()
+    assert (d / "README.md").read_text().count("jitter") >= 1
+    assert (d / "figures" / "jitter-seed0-umap.png").exists() and (d / "index.html").exists()
 
 
 def test_submit_reports_missing_methods(tmp_path, capsys):

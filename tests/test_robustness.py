@@ -15,7 +15,7 @@ from mrsbench.cli import main
 from mrsbench.datasets import FINGERPRINT_RTOL, fingerprint, fingerprint_mismatch, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGIN = (ROOT / "examples" / "bootstrap_generator.py").read_text()
+PLUGIN = (ROOT / "examples" / "jitter_generator.py").read_text()
 
 
 # --- dataset identity ---------------------------------------------------------------------
@@ -89,9 +89,9 @@ def test_submit_is_all_or_nothing(tmp_path, two_seed_preset, capsys):
     assert main(["submit", str(good), "--preset", two_seed_preset, "--root", str(root), "--no-progress"]) == 0
     dest = root / "simgaba-small" / two_seed_preset
     before = _tree(dest)
-    assert {"bootstrap-seed0.json", "bootstrap-seed1.json"} <= set(before)
+    assert {"jitter-seed0.json", "jitter-seed1.json"} <= set(before)
     bad = tmp_path / "flaky_gen.py"
-    bad.write_text(PLUGIN.replace('name = "bootstrap"', 'name = "flaky"').replace(
+    bad.write_text(PLUGIN.replace('name = "jitter"', 'name = "flaky"').replace(
         "        self.train = train\n",
         "        self.train = train\n        if seed == 1:\n            raise RuntimeError('out of luck')\n"))
     capsys.readouterr()
@@ -124,7 +124,7 @@ def test_validate_reproduce(tmp_path, capsys):
     plugin.write_text(PLUGIN)
     root = tmp_path / "lb"
     assert main(["submit", str(plugin), "--preset", "tiny", "--root", str(root), "--no-progress"]) == 0
-    res = root / "simgaba-small" / "tiny" / "bootstrap-seed0.json"
+    res = root / "simgaba-small" / "tiny" / "jitter-seed0.json"
     capsys.readouterr()
     assert main(["validate", str(res), "--reproduce", "--no-progress"]) == 0
     assert "reproduced" in capsys.readouterr().out
@@ -259,7 +259,7 @@ def test_truncated_nifti(tmp_path, capsys):
 
 @pytest.mark.parametrize("where,needle", [("fit", "fit()"), ("sample", "sample()"), ("scan", "sample()")])
 def test_generator_errors_name_generator_and_method(tmp_path, capsys, where, needle):
-    src = PLUGIN.replace('name = "bootstrap"', 'name = "broken"')
+    src = PLUGIN.replace('name = "jitter"', 'name = "broken"')
     if where == "fit":
         src = src.replace("        self.train = train\n", "        raise ValueError('bad weights')\n")
     elif where == "sample":
@@ -268,7 +268,7 @@ def test_generator_errors_name_generator_and_method(tmp_path, capsys, where, nee
         src = src.replace("return Scan.from_on_off(pick(1) * phase, pick(0) * phase, src.axis)",
                           "return Scan.from_on_off(pick(1)[:, :10] * phase, pick(0) * phase, src.axis)")
     f = tmp_path / "broken.py"
-    f.write_text(src + "\nMRSBENCH_GENERATORS = {'broken': Bootstrap}\n")
+    f.write_text(src + "\nMRSBENCH_GENERATORS = {'broken': Jitter}\n")
     _one_line_error(capsys, ["run", "--model", "broken", "--plugins", str(f), "--preset", "tiny", "--out",
                              str(tmp_path / "o"), "--no-progress"], "'broken'", needle)
     assert not (tmp_path / "o").exists() or not [p for p in (tmp_path / "o").iterdir() if p.is_dir()

@@ -4,10 +4,10 @@ from mrsbench import Scan
 from mrsbench.generator import Generator
 
 
-class Bootstrap(Generator):
+class Jitter(Generator):
     """Resample real transients of the subject, each with a small random phase."""
 
-    name = "bootstrap"
+    name = "jitter"
 
     def fit(self, train, seed=0, val=None):
         self.train = train
