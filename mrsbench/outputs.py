@@ -69,6 +69,7 @@ def _mlflow_run(results: dict, out_root: Path):
     import warnings
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")   # mlflow resets its loggers to INFO on import
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import mlflow
