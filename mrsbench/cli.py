@@ -162,8 +162,10 @@ def _cmd_validate(args) -> int:
 
 # wall time per model and seed measured on 2 CPU cores (the committed boards' results files; harness 1.5
 # quick, 1.4 paper); a GPU was not measured for whole runs
-PRESET_TIMES = {"tiny": "~25 s (plus ~60 s of one-off UMAP compilation)", "quick": "pca/physics 10-60 s, vae 40-140 s",
-                "paper": "pca/physics 6-11 min, vae ~8 min (simgaba)"}
+PRESET_TIMES = {"tiny": "~40 s (the first run also compiles UMAP, ~60 s)",
+                "quick": "2 CPU cores: pca 29 s + 28 s shared work once per dataset and seed, vae 20-50 s",
+                "paper": "2 CPU cores: pca 174 s, physics 344 s + 103 s shared work once per dataset and seed; "
+                         "GPU (H200, 16 cores): pca 110 s, vae 107 s + 105 s shared (simgaba)"}
 
 
 def _cmd_list(args) -> int:
@@ -194,7 +196,7 @@ def _cmd_list(args) -> int:
     for name, pr in PRESETS.items():
         print(f"  {name:8s} n {','.join(map(str, pr.n_values))}, {pr.n_subsets} subset(s), seeds "
               f"{','.join(map(str, pr.seeds))}, {pr.embedding_samples} samples for the two-sample statistics, "
-              f"UMAP {pr.umap_epochs} epochs; time per model-seed on 2 CPU cores: {PRESET_TIMES.get(name, 'n/a')}")
+              f"UMAP {pr.umap_epochs} epochs; time per model-seed: {PRESET_TIMES.get(name, 'n/a')}")
     print("datasets:")
     for name, cfg in DATASETS.items():
         key = config_key(cfg)
