@@ -336,9 +336,54 @@ def write_leaderboard(folder: str | Path) -> Path:
         Path(t).write_text(f"# mrsbench leaderboard: {lb['dataset']} / {lb['preset']}\n\n" + render(lb, "markdown"))
     with atomic_path(folder / "leaderboard.json", ".json") as t:
         Path(t).write_text(render(lb, "json"))
+    docs = [d for d in load_results([folder]) if d.get("harness_version") == lb["harness_version"]
+            and d.get("dataset_hash") == lb["dataset_hash"] and d.get("preset_name") == lb["preset"]]
+    utility_figure(docs, folder / "utility.png")
     with atomic_path(folder / "index.html", ".html") as t:
         Path(t).write_text(html_page(lb, folder))
     return folder / "README.md"
+
+
+def utility_figure(docs: list[dict], path: Path) -> Path | None:
+    """The board's utility curves: the subset-alone shape score against n (shared by every model: the same
+    real subsets), the full scan, and each model's augmented scan at the preset's n (mean over seeds)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    if not docs:
+        return None
+    curve: dict = {}
+    aug: dict = {}
+    for d in docs:
+        for k, v in d["metrics"].items():
+            if v is None:
+                continue
+            parts = k.split(".")
+            if k.startswith("application.curve.n") and k.endswith(".shape_score"):
+                curve.setdefault(int(parts[2][1:]), []).append(v)
+            elif k.startswith("application.n") and k.endswith(".augmented.shape_score"):
+                aug.setdefault(d["model"], {}).setdefault(int(parts[1][1:]), []).append(v)
+    if not curve:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    g = sorted(curve)
+    ax.plot(g, [np.mean(curve[n]) for n in g], "o-", color="k", lw=2, label="subset alone (real transients)")
+    ax.plot([g[-1]], [1.0], "*", color="k", ms=12, label="full scan (the reference)")
+    for model in sorted(aug):
+        ns = sorted(aug[model])
+        ax.plot(ns, [np.mean(aug[model][n]) for n in ns], "s--", label=f"augmented: {model}")
+    ax.set_xscale("log")
+    ax.set_xticks(g)
+    ax.set_xticklabels([str(n) for n in g])
+    ax.set_xlabel("real transients per condition in the short scan, n")
+    ax.set_ylabel("challenge shape score vs the full scan (DIFF)")
+    ax.set_title(f"utility: {docs[0]['dataset']} / {docs[0]['preset_name']} (mean over seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path, ".png") as t:
+        fig.savefig(t, dpi=110, format="png")
+    plt.close(fig)
+    return path
 
 
 def html_page(lb: dict, folder: Path) -> str:
@@ -374,6 +419,7 @@ th{{cursor:pointer;background:#eee}} figure{{display:inline-block;margin:1em}}</
 <h1>mrsbench leaderboard</h1><p>dataset <b>{html.escape(lb['dataset'])}</b> (identity {html.escape(lb['dataset_hash'])}),
 preset <b>{html.escape(lb['preset'])}</b>, harness {html.escape(lb['harness_version'])}. Click a column to sort
 (best first, using its direction: ↑ higher, ↓ lower, →x closest to x).</p>
+{'<figure><img src="utility.png" alt="utility curves" width="640"><figcaption>utility curves: every model against the subset alone</figcaption></figure>' if (folder / "utility.png").exists() else ''}
 <table id="lb"><thead><tr><th data-col="0">model</th><th data-col="1">seeds</th>{head}</tr></thead>
 <tbody>{''.join(body)}</tbody></table>
 {incompatible}<div id="figs">{''.join(figs)}</div>
