@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                       "(default: 1)")
     sw.add_argument("--gpus-per-cell", type=float, default=None,
                     help="GPUs requested by each cell (default: what the generator declares in its `resources`)")
-    sw.add_argument("--leaderboard", action="store_true",
+    sw.add_argument("--leaderboard", "--submit", action="store_true",
                     help="regenerate the leaderboard (README.md, index.html, leaderboard.json) of every affected folder")
     sw.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
                                                          "sqlite ROOT/mlflow.db)")

@@ -188,6 +188,6 @@ def run_summary(results: dict, run_dir: Path) -> str:
     lines.append(f"Figures: {', '.join(str(run_dir / f) for f in results.get('figures', []))}")
     if results.get("mlflow_tracking_uri"):
         lines.append(f"MLflow: mlflow ui --backend-store-uri {results['mlflow_tracking_uri']}")
-    lines.append(f"Leaderboard page: mrsbench submit ... then open leaderboards/<dataset>/<preset>/index.html; "
-                 f"wall time {results['wall_time_s']['total']:.0f} s")
+    lines.append(f"Compare with others: mrsbench leaderboard --results {run_dir.parent}; a board page (index.html) "
+                 f"comes with mrsbench submit or mrsbench sweep --leaderboard. Wall time {results['wall_time_s']['total']:.0f} s.")
     return "\n".join(lines)
