@@ -163,10 +163,11 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
             raise InputError(dataset, "too few subjects for a train/test split")
     with _Stage(timings, "shared"):
         identity = cohort.meta.get("identity")
-        if shared is not None and shared.key != shared_key(identity, sp.to_dict(), pr, seed):
+        truth = truth_of_test(cohort, extras, test)
+        if shared is not None and shared.key != shared_key(identity, sp.to_dict(), pr, seed, truth is not None):
             raise InputError(dataset, "the shared work passed in belongs to another dataset, split, preset or seed")
         sw = shared or get_shared(train, test, identity, sp.to_dict(), pr, seed, progress, cache=shared_cache,
-                                  truth=truth_of_test(cohort, extras, test))
+                                  truth=truth)
     with _Stage(timings, "fit"):
         if generator is None:
             registry.load_plugins(plugins)

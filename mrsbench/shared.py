@@ -112,9 +112,10 @@ def source_hash() -> str:
     return _SOURCE_HASH
 
 
-def shared_key(identity: str | None, split: dict, pr: Preset, seed: int) -> str:
+def shared_key(identity: str | None, split: dict, pr: Preset, seed: int, truth: bool = False) -> str:
+    """Content key of a cell's shared work; ``truth``: whether the dataset's noise-free truth is scored against."""
     doc = {"format": SHARED_FORMAT, "harness": HARNESS_VERSION, "source": source_hash(), "identity": identity,
-           "split": split, "protocol": pr.protocol_dict(), "seed": seed}
+           "split": split, "protocol": pr.protocol_dict(), "seed": seed, "truth": bool(truth)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
@@ -133,7 +134,7 @@ def get_shared(train: Cohort, test: Cohort, identity: str | None, split: dict, p
                progress: bool = True, cache: bool = True, truth: list | None = None) -> SharedWork:
     """The shared work of this cell: from memory, from the disk cache, or computed (and cached).
     A cache file that cannot be read is recomputed and replaced."""
-    key = shared_key(identity, split, pr, seed)
+    key = shared_key(identity, split, pr, seed, truth is not None)
     if key in _MEMO:
         return _MEMO[key]
     path = cache_path(key)
