@@ -1,5 +1,7 @@
 """Speed target (issue: harness): `mrsbench run --model vae` with the quick preset under 3 minutes on
 2 CPU cores (the wall time is also recorded in results.json)."""
+import pytest
+
 from mrsbench.harness import run
 
 
@@ -11,6 +13,7 @@ def test_bench_run_vae_quick(benchmark, tmp_path):
     assert results["wall_time_s"]["total"] > 0
 
 
+@pytest.mark.heavy
 def test_bench_run_pca_quick_cold_and_warm(benchmark, tmp_path, monkeypatch):
     """Issue 16 target: the quick preset stays <= 60 s for pca on 2 CPU cores; the subset-alone curve and the
     other model-independent work are computed once per dataset+seed (cold) and reused by every model (warm)."""
@@ -21,7 +24,8 @@ def test_bench_run_pca_quick_cold_and_warm(benchmark, tmp_path, monkeypatch):
     shared._MEMO.clear()
     warm, _ = benchmark.pedantic(run, args=("pca",), kwargs={"preset": "quick", "out": tmp_path / "warm",
                                                              "progress": False, "track": False}, rounds=1, iterations=1)
-    assert warm["metrics"] == cold["metrics"]
+    from _perfutil import same_metrics
+    assert same_metrics(warm["metrics"], cold["metrics"])
     benchmark.extra_info.update(cold_s=cold["wall_time_s"], warm_s=warm["wall_time_s"])
     print(f"\npca quick: cold {cold['wall_time_s']['total']:.1f} s (shared {cold['wall_time_s']['shared']:.1f} s), "
           f"warm {warm['wall_time_s']['total']:.1f} s")
