@@ -28,3 +28,13 @@ def make_scan(n_per_cond: int = 4, subject: str = "s1", site: str = "A", seed: i
     base = np.exp(2j * np.pi * ax.ppm_to_hz(2.008) * t - t / 0.1)
     noise = lambda: 0.01 * (rng.normal(size=(n_per_cond, ax.n_points)) + 1j * rng.normal(size=(n_per_cond, ax.n_points)))
     return Scan.from_on_off(0.5 * base + noise(), base + noise(), ax, subject=subject, site=site)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Benchmarks marked ``heavy`` (minutes each: paper-preset cells, sweeps against sequential runs) run only
+    with ``--benchmark-enable``; the README's plain ``python -m pytest`` (CI) runs the light ones once."""
+    if config.getoption("benchmark_disable", False) and not config.getoption("benchmark_enable", False):
+        skip = pytest.mark.skip(reason="heavy benchmark: run with --benchmark-enable")
+        for item in items:
+            if "heavy" in item.keywords:
+                item.add_marker(skip)
