@@ -111,7 +111,10 @@ def test_results_file_is_what_run_writes(sequential):
     doc = json.loads((root / "simgaba-small" / "tiny" / "pca-seed0.json").read_text())
     assert validate_results(doc) == []
     res, _ = run("pca", preset="tiny", seed=0, out=root.parent / "single", progress=False, track=False)
-    assert res["metrics"] == doc["metrics"] and res["split"] == doc["split"]
+    assert set(res["metrics"]) == set(doc["metrics"]) and res["split"] == doc["split"]
+    for k, v in res["metrics"].items():   # equal; last bits may differ when the shared work is read from disk
+        w = doc["metrics"][k]
+        assert (v is None and w is None) or abs(v - w) <= 1e-9 * max(1.0, abs(v)), k
     assert res["dataset_hash"] == doc["dataset_hash"]
 
 
