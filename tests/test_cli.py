@@ -112,7 +112,8 @@ def test_list_shows_generators_presets_and_datasets(capsys):
         assert section in out
     for name in list(PRESETS) + ["simgaba-small", "simgaba", "pca", "vae", "physics"]:
         assert f"  {name} " in out, name
-    assert "identity sim-" in out and "transients" in out and "time per model-seed on 2 CPU cores" in out
+    assert "identity sim-" in out and "transients" in out and "time per model-seed: 2 CPU cores" in out
+    assert "GPU (H200" in out
 
 
 def test_every_command_has_quiet_and_table_commands_speak_json(capsys):
