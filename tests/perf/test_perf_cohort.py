@@ -17,6 +17,7 @@ def test_bench_simgaba_small(benchmark):
     assert len(cohort) == 12
 
 
+@pytest.mark.heavy
 def test_bench_simgaba_full(benchmark):
     cfg = dataset_config("simgaba")
     _bases(cfg)

@@ -5,6 +5,7 @@ import pytest
 from mrsbench.harness import run
 
 
+@pytest.mark.heavy   # the same run is the CI main job (`mrsbench run --model vae`)
 def test_bench_run_vae_quick(benchmark, tmp_path):
     results, run_dir = benchmark.pedantic(run, args=("vae",), kwargs={"preset": "quick", "out": tmp_path,
                                                                         "progress": False, "track": False},
