@@ -5,6 +5,8 @@ cached before timing (their one-off simulation is measured in test_perf_physics)
 """
 import resource
 
+import pytest
+
 from mrsbench.cohort import _bases
 from mrsbench.datasets import dataset_config
 from mrsbench.cohort import simulate_cohort
