@@ -164,13 +164,15 @@ def run_summary(results: dict, run_dir: Path) -> str:
         if e is None:
             continue
         clip = m.get(f"application.n{n}.effective_n_clipped") or 0
-        mark = " (beyond the curve)" if clip > 0 else " (below the curve)" if clip < 0 else ""
+        mark = ", beyond the curve" if clip > 0 else ", below the curve" if clip < 0 else ""
         parts.append(f"{n} real + synthetic ~ {e:.0f} real (gain {g:.2f}{mark})")
     if parts:
         lines.append("Effective transients (shape score vs the full scan): " + "; ".join(parts) + ".")
         be = m.get("application.break_even_n")
         if m.get("application.break_even_censored"):
             lines.append(f"Augmenting helps at every n tested (up to {be:.0f} real transients per condition).")
+        elif be is not None and be <= min(results["preset"]["n_values"]):
+            lines.append("Augmenting does not help at any n tested (gain below 1 from the smallest n).")
         elif be is not None:
             lines.append(f"Augmenting stops helping from n ~ {be:.0f} real transients per condition.")
     flags = []
