@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 from ._files import atomic_dir, atomic_path
 from .families.quantification import QUANT
+from .tracking import mlflow_log, mlflow_run
 
 
 def results_checksum(results: dict) -> str:
@@ -24,7 +25,7 @@ def write_run(run_dir: Path, results: dict, figures: dict, mlflow_root: Path | N
     step, inside the MLflow run: an error or interrupt (Ctrl-C, SIGTERM) leaves no run folder and
     an MLflow run marked FAILED, never a FINISHED run without its metrics."""
     renamed = False
-    with (_mlflow_run(results, mlflow_root) if mlflow_root is not None else nullcontext()) as ml:
+    with (mlflow_run(results, mlflow_root) if mlflow_root is not None else nullcontext()) as ml:
         try:
             with atomic_dir(run_dir) as tmp:
                 figs = _figures(tmp, results, figures)
@@ -33,7 +34,7 @@ def write_run(run_dir: Path, results: dict, figures: dict, mlflow_root: Path | N
                 with atomic_path(tmp / "results.json", ".json") as t:
                     Path(t).write_text(json.dumps(results, indent=1, sort_keys=True))
                 if ml is not None:
-                    _mlflow_log(results, tmp, figs)
+                    mlflow_log(results, tmp, figs)
             renamed = True
         except BaseException:
             if renamed:  # interrupted between the rename and the end of the MLflow run
@@ -57,63 +58,6 @@ def _figures(run_dir: Path, results, figures: dict) -> list[Path]:
         plt.close(fig)
         out.append(p)
     return out
-
-
-@contextmanager
-def _mlflow_run(results: dict, out_root: Path):
-    """An MLflow run for ``results`` (FAILED if the block raises). Tracking store: $MLFLOW_TRACKING_URI or
-    sqlite OUT/mlflow.db; artifacts of a new experiment in the local store go to OUT/mlartifacts
-    (not ./mlruns of the current folder)."""
-    import logging
-    import os
-    import warnings
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-    logging.getLogger("alembic").setLevel(logging.ERROR)
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")   # mlflow resets its loggers to INFO on import
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import mlflow
-    env_uri = os.environ.get("MLFLOW_TRACKING_URI")
-    out_root = Path(out_root).resolve()
-    uri = env_uri or f"sqlite:///{out_root / 'mlflow.db'}"
-    out_root.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: restore the user's setting, or a
-    # later run in this process (another --out) would log into this run's store
-    if env_uri is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = env_uri
-    name = f"mrsbench-{results['dataset']}-{results['preset_name']}"
-    exp = mlflow.get_experiment_by_name(name)
-    if exp is None:
-        art = None if env_uri and not env_uri.startswith(("sqlite:", "file:")) else (out_root / "mlartifacts").as_uri()
-        exp_id = mlflow.create_experiment(name, artifact_location=art)
-    else:
-        exp_id = exp.experiment_id
-    results["mlflow_tracking_uri"] = uri
-    with mlflow.start_run(run_name=results["run_id"], experiment_id=exp_id) as active:
-        yield active
-
-
-def _mlflow_log(results: dict, run_dir: Path, figures) -> None:
-    """Params, metrics, results.json and figures into the active MLflow run, one nested run per n."""
-    import mlflow
-    mlflow.log_params({"model": results["model"], "dataset": results["dataset"], "dataset_hash": results["dataset_hash"],
-                       "preset": results["preset_name"], "seed": results["seed"],
-                       "harness_version": results["harness_version"]})
-    mlflow.log_metrics({k: v for k, v in results["metrics"].items() if v is not None})
-    mlflow.log_metrics({f"wall_time_s.{k}": v for k, v in results["wall_time_s"].items()})
-    mlflow.log_artifact(str(run_dir / "results.json"))
-    for f in figures:
-        mlflow.log_artifact(str(f))
-    # one nested run per short-scan size n, so application/quantification can be compared across n
-    for n in results["preset"]["n_values"]:
-        with mlflow.start_run(run_name=f"{results['run_id']}-n{n}", nested=True):
-            mlflow.log_params({"model": results["model"], "n": n})
-            pref = f"application.n{n}."
-            mlflow.log_metrics({k[len(pref):]: v for k, v in results["metrics"].items()
-                                if k.startswith(pref) and v is not None})
 
 
 HEADLINE = [("reconstruction.nmse_1.8-4.2ppm", "lower"), ("embedding.precision", "higher"),
