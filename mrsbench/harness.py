@@ -150,20 +150,15 @@ def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed:
 def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, timings, t_start, run_id, run_dir, metrics,
          edit_order=None, basis=None, shared=None, shared_cache=True):
     from . import registry
-    from .datasets import load_dataset
     from .families import Context, family_list
     from .generator import validate_samples
-    from .shared import get_shared, shared_key, truth_of_test
+    from .shared import cell_data, get_shared, shared_key
 
     with _Stage(timings, "data"):
-        cohort, extras = load_dataset(dataset, progress=progress, edit_order=edit_order, basis=basis, with_extras=True)
-        sp = cohort.split(seed, pr.split_fractions)
-        train, val, test = cohort.subset(sp.train), cohort.subset(sp.val), cohort.subset(sp.test)
-        if not test.scans or not train.scans:
-            raise InputError(dataset, "too few subjects for a train/test split")
+        cd = cell_data(dataset, pr, seed, progress, edit_order, basis)
+        cohort, sp, train, val, test, truth = cd.cohort, cd.split, cd.train, cd.val, cd.test, cd.truth
     with _Stage(timings, "shared"):
         identity = cohort.meta.get("identity")
-        truth = truth_of_test(cohort, extras, test)
         if shared is not None and shared.key != shared_key(identity, sp.to_dict(), pr, seed, truth is not None):
             raise InputError(dataset, "the shared work passed in belongs to another dataset, split, preset or seed")
         sw = shared or get_shared(train, test, identity, sp.to_dict(), pr, seed, progress, cache=shared_cache,

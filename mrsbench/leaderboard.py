@@ -331,12 +331,13 @@ def render(lb: dict, fmt: str = "markdown") -> str:
 def write_leaderboard(folder: str | Path) -> Path:
     """Regenerate README.md (markdown), leaderboard.json and index.html in a leaderboard folder."""
     folder = Path(folder)
-    lb = build(load_results([folder]))
+    all_docs = load_results([folder])
+    lb = build(all_docs)
     with atomic_path(folder / "README.md", ".md") as t:
         Path(t).write_text(f"# mrsbench leaderboard: {lb['dataset']} / {lb['preset']}\n\n" + render(lb, "markdown"))
     with atomic_path(folder / "leaderboard.json", ".json") as t:
         Path(t).write_text(render(lb, "json"))
-    docs = [d for d in load_results([folder]) if d.get("harness_version") == lb["harness_version"]
+    docs = [d for d in all_docs if d.get("harness_version") == lb["harness_version"]
             and d.get("dataset_hash") == lb["dataset_hash"] and d.get("preset_name") == lb["preset"]]
     utility_figure(docs, folder / "utility.png")
     with atomic_path(folder / "index.html", ".html") as t:

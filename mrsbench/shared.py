@@ -94,6 +94,31 @@ class SharedWork:
         return len(self.real)
 
 
+@dataclass
+class CellData:
+    """The data of one evaluation cell: the dataset, its seeded split and the test subjects' truth."""
+
+    cohort: Cohort
+    split: object                         # data.Split
+    train: Cohort
+    val: Cohort
+    test: Cohort
+    truth: list | None                    # noise-free truth DIFF per test subject (simulated data)
+
+
+def cell_data(dataset: str, pr: Preset, seed: int, progress: bool = True, edit_order: str | None = None,
+              basis: str | None = None) -> CellData:
+    """Load a dataset (name or path), split it with ``seed`` and take its truth: what the harness and a sweep's
+    shared-work task both start from. Too few subjects for a split is a one-line error."""
+    from .datasets import load_dataset
+    cohort, extras = load_dataset(dataset, progress=progress, edit_order=edit_order, basis=basis, with_extras=True)
+    sp = cohort.split(seed, pr.split_fractions)
+    train, val, test = cohort.subset(sp.train), cohort.subset(sp.val), cohort.subset(sp.test)
+    if not test.scans or not train.scans:
+        raise InputError(dataset, "too few subjects for a train/test split")
+    return CellData(cohort, sp, train, val, test, truth_of_test(cohort, extras, test))
+
+
 # --- content key and cache -------------------------------------------------------------------
 
 _SOURCE_HASH = None

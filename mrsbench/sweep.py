@@ -145,19 +145,14 @@ def _limit_threads(cpus: float) -> None:
 
 def shared_task(dataset: str, preset: str, seed: int, cpus: float = 1.0):
     """The model-independent work of a (dataset, preset, seed) group (disk cache of the node used)."""
-    from .datasets import load_dataset
     from .protocol import get_preset
-    from .shared import get_shared, truth_of_test
+    from .shared import cell_data, get_shared
     if cpus:
         _limit_threads(cpus)
     pr = get_preset(preset)
-    cohort, extras = load_dataset(dataset, progress=False, with_extras=True)
-    sp = cohort.split(seed, pr.split_fractions)
-    train, test = cohort.subset(sp.train), cohort.subset(sp.test)
-    if not train.scans or not test.scans:
-        raise InputError(dataset, "too few subjects for a train/test split")
-    return get_shared(train, test, cohort.meta.get("identity"), sp.to_dict(), pr, seed, progress=False,
-                      truth=truth_of_test(cohort, extras, test))
+    cd = cell_data(dataset, pr, seed, progress=False)
+    return get_shared(cd.train, cd.test, cd.cohort.meta.get("identity"), cd.split.to_dict(), pr, seed, progress=False,
+                      truth=cd.truth)
 
 
 def cell_task(cell: Cell, plugins: list[str], shared=None, cpus: float = 1.0) -> tuple[dict, dict]:
