@@ -323,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         import argcomplete
         argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
+    if getattr(args, "json", False) and hasattr(args, "quiet"):
+        args.quiet = True                          # machine-readable output: no progress bars either
     if getattr(args, "quiet", False):
         os.environ["TQDM_DISABLE"] = "1"          # every progress bar, the library's included (tqdm >= 4.66)
         if hasattr(args, "no_progress"):

@@ -15,6 +15,7 @@ class SweepTracker:
         import warnings
         logging.getLogger("mlflow").setLevel(logging.ERROR)
         logging.getLogger("alembic").setLevel(logging.ERROR)
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")   # mlflow resets its loggers to INFO on import
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import mlflow
