@@ -160,10 +160,11 @@ def _cmd_validate(args) -> int:
     return 0
 
 
-# wall time per model and seed measured on 2 CPU cores (the committed boards' results files; harness 1.5
-# quick, 1.4 paper); a GPU was not measured for whole runs
+# wall time per model and seed measured on 2 CPU cores (the committed boards' results files: harness 1.7 quick,
+# 1.6 paper; GPU: the lent H200, harness 1.6)
 PRESET_TIMES = {"tiny": "~40 s (the first run also compiles UMAP, ~60 s)",
-                "quick": "2 CPU cores: pca 29 s + 28 s shared work once per dataset and seed, vae 20-50 s",
+                "quick": "2 CPU cores, 4 folds (the generator trained 4 times): pca ~30 s, vae ~130 s + ~30 s shared "
+                         "work once per dataset and seed (budget: 3 min per model and seed)",
                 "paper": "2 CPU cores: pca 174 s, physics 344 s + 103 s shared work once per dataset and seed; "
                          "GPU (H200, 16 cores): pca 110 s, vae 107 s + 105 s shared (simgaba)"}
 

@@ -11,9 +11,10 @@ from .leaderboard import _arrow, _looks_like_results, better, dedupe_seeds, dire
 CONTEXT = ("dataset", "dataset_hash", "preset_name", "harness_version")
 
 
-def _sides(path, model: str | None) -> dict[str, tuple[str, dict, dict]]:
-    """{model: (label, metric means over seeds, context)} of a results file, a results folder or a
-    leaderboard JSON file. A folder gives one entry per model (never an average over models)."""
+def _sides(path, model: str | None) -> dict[str, tuple[str, dict, dict, list]]:
+    """{model: (label, metric means over seeds, context, results documents)} of a results file, a results
+    folder or a leaderboard JSON file (no documents). A folder gives one entry per model (never an average
+    over models)."""
     p = Path(path)
     if p.is_file():
         doc = read_json(p, "results or leaderboard JSON file")
@@ -21,7 +22,7 @@ def _sides(path, model: str | None) -> dict[str, tuple[str, dict, dict]]:
             ctx = {"dataset": doc.get("dataset"), "dataset_hash": doc.get("dataset_hash"),
                    "preset_name": doc.get("preset"), "harness_version": doc.get("harness_version")}
             return {r["model"]: (f"{r['model']} ({p.name})", {c["metric"]: (r.get(c["metric"]) or {}).get("mean")
-                                                            for c in doc["columns"]}, ctx)
+                                                            for c in doc["columns"]}, ctx, [])
                     for r in doc["rows"] if model is None or r["model"] == model}
         if not _looks_like_results(doc):
             raise InputError(p, "neither a results file nor a leaderboard JSON")
@@ -45,12 +46,13 @@ def _sides(path, model: str | None) -> dict[str, tuple[str, dict, dict]]:
             means[k] = float(np.mean(vals)) if vals else None
         seeds = sorted(d["seed"] for d in ds)
         label = f"{m} seed {seeds[0]}" if len(ds) == 1 else f"{m} (mean of seeds {', '.join(map(str, seeds))})"
-        out[m] = (label, means, dict(zip(CONTEXT, next(iter(ctxs)))))
+        out[m] = (label, means, dict(zip(CONTEXT, next(iter(ctxs)))), ds)
     return out
 
 
-def _table(la, ma, lb_, mb) -> str:
+def _table(la, ma, lb_, mb, tests=None) -> str:
     from tabulate import tabulate
+    tests = tests or {}
     rows = []
     wins = [0, 0]
     for k in sorted(set(ma) | set(mb)):
@@ -59,12 +61,19 @@ def _table(la, ma, lb_, mb) -> str:
         w = better(x, y, d)
         if w:
             wins[0 if w < 0 else 1] += 1
+        t = tests.get(k)
         rows.append([k, "n/a" if x is None else f"{x:.4g}", "n/a" if y is None else f"{y:.4g}",
                      "" if x is None or y is None else f"{y - x:+.4g}", _arrow(d) if d is not None else "?",
-                     {-1: "A", 1: "B", 0: "="}[w]])
-    head = f"A = {la}\nB = {lb_}\nbetter on {wins[0]} metrics: A; on {wins[1]}: B\n\n"
-    return head + tabulate(rows, headers=["metric", "A", "B", "B − A", "better", "winner"], tablefmt="github",
-                           disable_numparse=True) + "\n"
+                     {-1: "A", 1: "B", 0: "="}[w],
+                     "" if t is None else f"{t['p_holm']:.2g}" + (" *" if t["significant"] else "")])
+    head = f"A = {la}\nB = {lb_}\nbetter on {wins[0]} metrics: A; on {wins[1]}: B\n"
+    if tests:
+        sig = sum(t["significant"] for t in tests.values())
+        head += (f"significant (*): {sig} of {len(tests)} headline metrics (paired permutation test over the test "
+                 f"subjects both were scored on, Holm-corrected over the {len(tests)} metrics, alpha 0.05)\n")
+    head += "\n"
+    return head + tabulate(rows, headers=["metric", "A", "B", "B − A", "better", "winner", "p (Holm)"],
+                           tablefmt="github", disable_numparse=True) + "\n"
 
 
 def compare(a, b, model: str | None = None, allow_incompatible: bool = False, as_json: bool = False) -> str:
@@ -85,7 +94,9 @@ def compare(a, b, model: str | None = None, allow_incompatible: bool = False, as
         raise InputError("compare", f"A holds models {sorted(sa)}, B holds {sorted(sb)}: no model in common; "
                          "pick one side's model with --model or compare single files")
     out, docs = [], []
-    for (la, ma, ca), (lb_, mb, cb) in pairs:
+    from .leaderboard import columns_for
+    from .subject_stats import paired_comparison
+    for (la, ma, ca, da), (lb_, mb, cb, db) in pairs:
         diff = [f"{k} {ca[k]!r} vs {cb[k]!r}" for k in CONTEXT if ca[k] != cb[k]]
         warn = ""
         if diff:
@@ -93,10 +104,12 @@ def compare(a, b, model: str | None = None, allow_incompatible: bool = False, as
                 raise InputError("compare", f"{la} and {lb_} are not comparable ({'; '.join(diff)}); "
                                  "pass --allow-incompatible to compare anyway")
             warn = f"WARNING: not comparable ({'; '.join(diff)}): differences may not be due to the models\n"
-        out.append(warn + _table(la, ma, lb_, mb))
+        tests = paired_comparison(da, db, columns_for(da[0].get("preset"))) if da and db and not diff else {}
+        out.append(warn + _table(la, ma, lb_, mb, tests))
         docs.append({"a": la, "b": lb_, "warning": warn.strip() or None, "metrics": [
             {"metric": k, "a": ma.get(k), "b": mb.get(k), "better": (lambda d: None if d is None else _arrow(d))(direction_of(k)),
-             "winner": {-1: "a", 1: "b", 0: None}[better(ma.get(k), mb.get(k), direction_of(k))]}
+             "winner": {-1: "a", 1: "b", 0: None}[better(ma.get(k), mb.get(k), direction_of(k))],
+             "test": tests.get(k)}
             for k in sorted(set(ma) | set(mb))]})
     if as_json:
         import json

@@ -185,6 +185,10 @@ class Cohort:
             gt = gt.set_index("subject").loc[subjects].reset_index()
         return Cohort([self[s] for s in subjects], self.name, gt, dict(self.meta))
 
+    def kfold(self, seed: int, k: int, val_fraction: float = 0.25) -> "Folds":
+        """Site-stratified subject-level k-fold evaluation (:func:`kfold_split`)."""
+        return kfold_split(self.subjects, self.sites, seed, k, val_fraction)
+
     def split(self, seed: int, fractions: Sequence[float] = (0.6, 0.2, 0.2), stratify_sites: bool = True) -> Split:
         """Deterministic subject-level train/val/test split.
 
@@ -223,6 +227,78 @@ class Cohort:
                     donor = int(np.argmax([len(p) for p in parts]))
                     parts[k].append(parts[donor].pop())
         return Split(tuple(parts[0]), tuple(parts[1]), tuple(parts[2]), seed)
+
+
+@dataclass(frozen=True)
+class Folds:
+    """Subject-level k-fold evaluation: every subject is a test subject in exactly one fold. Each fold is a
+    :class:`Split` (its own train/validation/test); ``test`` is every subject, in fold order."""
+
+    folds: tuple[Split, ...]
+    seed: int
+
+    @property
+    def k(self) -> int:
+        return len(self.folds)
+
+    @property
+    def test(self) -> tuple[str, ...]:
+        return tuple(s for f in self.folds for s in f.test)
+
+    def fold_of(self) -> dict[str, int]:
+        """subject -> index of the fold in which it is tested."""
+        return {s: i for i, f in enumerate(self.folds) for s in f.test}
+
+    def to_dict(self) -> dict:
+        return {"k": self.k, "seed": self.seed, "test": list(self.test), "folds": [f.to_dict() for f in self.folds]}
+
+
+def kfold_split(subjects: Sequence[str], sites: Sequence[str], seed: int, k: int, val_fraction: float = 0.25) -> Folds:
+    """Site-stratified subject-level k-fold split (pure function of the ids, the sites and ``seed``).
+
+    Each site's subjects are shuffled with ``numpy.random.default_rng(seed)`` and dealt round-robin over the
+    folds, continuing where the previous site stopped, so fold sizes differ by at most one and every fold sees
+    every site where counts allow (stratified k-fold, as scikit-learn's StratifiedGroupKFold intends). In fold
+    f the other subjects are split into validation (``val_fraction`` of them, again dealt site by site) and
+    training. No subject is in two parts of a fold."""
+    if k < 2:
+        raise InputError("split", f"k-fold needs k >= 2 folds, got {k}")
+    if len(subjects) < k:
+        raise InputError("split", f"{len(subjects)} subjects cannot fill {k} folds")
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[str]] = {}
+    for s, site in zip(subjects, sites):
+        groups.setdefault(site, []).append(s)
+    fold_of: dict[str, int] = {}
+    pos = 0
+    for site in sorted(groups):
+        subj = sorted(groups[site])
+        rng.shuffle(subj)
+        for s in subj:
+            fold_of[s] = pos % k
+            pos += 1
+    site_of = dict(zip(subjects, sites))
+    folds = []
+    for f in range(k):
+        test = [s for s in subjects if fold_of[s] == f]
+        rest = [s for s in subjects if fold_of[s] != f]
+        frng = np.random.default_rng([seed, f])
+        by_site: dict[str, list[str]] = {}
+        for s in rest:
+            by_site.setdefault(site_of[s], []).append(s)
+        val, carry = [], 0.0
+        for site in sorted(by_site):
+            subj = sorted(by_site[site])
+            frng.shuffle(subj)
+            want = val_fraction * len(subj) + carry
+            nv = min(int(np.floor(want + 1e-9)), len(subj) - 1)
+            carry = want - nv
+            val += subj[:nv]
+        if not val and val_fraction > 0 and len(rest) >= 2:
+            val = [sorted(rest)[int(frng.integers(len(rest)))]]
+        train = [s for s in rest if s not in set(val)]
+        folds.append(Split(tuple(train), tuple(s for s in rest if s in set(val)), tuple(test), seed))
+    return Folds(tuple(folds), seed)
 
 
 def _check_axis_match(ref: SpectralAxis, ax: SpectralAxis, source: str) -> None:

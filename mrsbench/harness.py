@@ -152,7 +152,8 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
     from . import registry
     from .families import Context, family_list
     from .generator import validate_samples
-    from .shared import cell_data, get_shared, shared_key
+    from .shared import tqdm_if
+    from .shared import cell_data, shared_for, shared_key
 
     with _Stage(timings, "data"):
         cd = cell_data(dataset, pr, seed, progress, edit_order, basis)
@@ -161,8 +162,7 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
         identity = cohort.meta.get("identity")
         if shared is not None and shared.key != shared_key(identity, sp.to_dict(), pr, seed, truth is not None):
             raise InputError(dataset, "the shared work passed in belongs to another dataset, split, preset or seed")
-        sw = shared or get_shared(train, test, identity, sp.to_dict(), pr, seed, progress, cache=shared_cache,
-                                  truth=truth)
+        sw = shared or shared_for(cd, pr, seed, progress, cache=shared_cache)
     with _Stage(timings, "fit"):
         if generator is None:
             registry.load_plugins(plugins)
@@ -170,30 +170,47 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
             kwargs = dict(pr.generator_kwargs.get(model, {}))
             if model == "vae":
                 kwargs.setdefault("progress", progress)
-            with generator_call(model, "__init__"):
-                gen = cls(**kwargs)
+
+            def make():
+                with generator_call(model, "__init__"):
+                    return cls(**kwargs)
+        elif cd.folds is not None:
+            raise InputError(model, "a k-fold preset trains one generator per fold: pass the model name, not an instance")
         else:
-            gen = generator
-        with generator_call(model, "fit"):
-            gen.fit(train, seed=seed, val=val)
+            make = lambda: generator   # noqa: E731
+        parts = cd.folds if cd.folds is not None else [(train, val, test)]
+        gens = []
+        for f, (tr, va, _) in enumerate(tqdm_if(parts, "fit: folds", enabled=progress and len(parts) > 1)):
+            g = make()
+            with generator_call(model, "fit"):
+                g.fit(tr, seed=seed, val=va)
+            gens.append(g)
+        fold_of = cd.fold_of()
+        gen = gens[0]
 
     sampled = [0, 0.0]   # transients, seconds (model card)
+
+    def gen_for(subject: str | None):
+        """The generator trained without this test subject (k-fold: its fold's; None: the first fold's)."""
+        return gens[fold_of.get(subject, 0)] if subject is not None else gens[0]
 
     def sample(n, cond, s):
         t0 = time.perf_counter()
         with generator_call(model, "sample"):
-            out = gen.sample(n, condition=cond, seed=s)
+            out = gen_for(None if cond is None else cond.subject).sample(n, condition=cond, seed=s)
         sampled[0] += 2 * n
         sampled[1] += time.perf_counter() - t0
         return validate_samples(out, n, cohort.axis, model)
 
-    ctx = Context(model, gen, sample, train, test, pr, seed, sw, progress)
+    ctx = Context(model, gen, sample, train, test, pr, seed, sw, progress, gen_for=gen_for)
     figures = {}
+    subj_stats: dict = {}
     for name, family in family_list():
         with _Stage(timings, name):
             res = family(ctx)
         metrics.update(res.metrics)
         figures.update(res.figures)
+        subj_stats.update(res.subjects)
         ctx.products[name] = res.products
     timings["total"] = round(time.perf_counter() - t_start, 3)
 
@@ -206,8 +223,13 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "metrics": {k: (None if v is None or (isinstance(v, float) and not np.isfinite(v)) else float(v))
                     for k, v in sorted(metrics.items())},
-        "model_card": _model_card(gen, timings, sampled),
+        "model_card": dict(_model_card(gen, timings, sampled), folds=len(gens)),
     }
+    from .subject_stats import jsonable, run_intervals
+    results["per_subject"] = {"subject": list(test.subjects), "site": list(test.sites),
+                              "fold": [fold_of.get(s, 0) for s in test.subjects],
+                              "stats": {k: jsonable(v) for k, v in sorted(subj_stats.items())}}
+    results["intervals"] = run_intervals(results)
     if "harmonisation" in cohort.meta:  # real data: how it was read and put on one axis
         results["dataset_reading"] = {"layout": cohort.meta.get("layout"), "harmonisation": cohort.meta["harmonisation"],
                                       "edit_order": sorted({str(s.meta.get("edit_order")) for s in cohort.scans}),

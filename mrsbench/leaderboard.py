@@ -246,18 +246,39 @@ def build(docs: list[dict], dataset: str | None = None, preset: str | None = Non
         scored = [(r[k]["mean"], i) for i, r in enumerate(table) if r[k] is not None]
         score = (lambda v: -v) if direc == "higher" else (lambda v: v) if direc == "lower" else (lambda v: abs(v - direc))
         vals = [score(v) for v, _ in scored]
-        for v, i in scored:  # competition ranking: ties share the best rank
-            table[i].setdefault("ranks", {})[k] = 1 + sum(1 for w in vals if w < score(v) - 1e-12)
-    # per family: the mean of its column ranks; overall: the mean over families (each family weighs the same)
+        for v, i in scored:  # competition ranking by the means: ties share the best rank
+            table[i].setdefault("raw_ranks", {})[k] = 1 + sum(1 for w in vals if w < score(v) - 1e-12)
+    # intervals over subjects and seeds, paired tests between rows, ranks that tie where differences are not
+    # significant, rank stability (mrsbench.subject_stats)
+    from .subject_stats import board_statistics
+    stats = board_statistics(rows, columns, FAMILY_ORDER)
     for r in table:
-        fam_ranks = {}
-        for fam in FAMILY_ORDER:
-            rk = [r.get("ranks", {})[k] for k, _, _, f in columns if f == fam and k in r.get("ranks", {})]
-            if rk:
-                fam_ranks[fam] = float(np.mean(rk))
-        r["family_ranks"] = fam_ranks
-        r["mean_rank"] = float(np.mean(list(fam_ranks.values()))) if fam_ranks else None
-    table.sort(key=lambda r: (r["mean_rank"] is None, r["mean_rank"] or 0, r["model"]))
+        r["ranks"] = {}
+        for k, _, _, _ in columns:
+            if r[k] is not None:
+                ci = stats["ci"].get(r["model"], {}).get(k)
+                r[k]["ci"] = ci
+                rk = stats["ranks"].get(r["model"], {}).get(k)
+                r["ranks"][k] = rk if rk is not None else r.get("raw_ranks", {}).get(k)
+    # per family: the mean of its column ranks; overall: the mean over families (each family weighs the same)
+    # (the same from the plain ranks of the means: the tie-break between rows whose ranks tie)
+    for r in table:
+        for name, src in (("", "ranks"), ("raw_", "raw_ranks")):
+            fam_ranks = {}
+            for fam in FAMILY_ORDER:
+                rk = [r.get(src, {})[k] for k, _, _, f in columns if f == fam and k in r.get(src, {})]
+                if rk:
+                    fam_ranks[fam] = float(np.mean(rk))
+            r[name + "family_ranks"] = fam_ranks
+            r[name + "mean_rank"] = float(np.mean(list(fam_ranks.values()))) if fam_ranks else None
+    table.sort(key=lambda r: (r["mean_rank"] is None, r["mean_rank"] or 0, r["raw_mean_rank"] or 0, r["model"]))
+    for i, r in enumerate(table):   # shown rank: rows whose (significance-aware) mean rank ties share it
+        r["position"] = 1 + sum(1 for o in table if o["mean_rank"] is not None and r["mean_rank"] is not None
+                                and o["mean_rank"] < r["mean_rank"] - 1e-9)
+    rs = stats["rank_stability"]
+    if rs and table:   # how often the board's top row stays on top
+        top = table[0]["model"]
+        rs = dict(rs, top=top, top_stays_top=rs["p_top"].get(top))
     incompatible = [{"model": d["model"], "dataset": d["dataset"], "dataset_hash": d["dataset_hash"],
                      "harness_version": d["harness_version"], "preset": d["preset_name"], "seed": d["seed"],
                      "source": d.get("_source")} for k, g in groups.items() if k != main_key for d in g]
@@ -265,70 +286,26 @@ def build(docs: list[dict], dataset: str | None = None, preset: str | None = Non
             "columns": [{"metric": k, "label": lab, "better": _arrow(d), "family": fam} for k, lab, d, fam in columns],
             "families": list(FAMILY_ORDER),
             "rows": table, "incompatible": incompatible,
+            "tests": stats["tests"], "rank_stability": rs,
+            "statistics": STATISTICS_NOTE.format(alpha=stats["alpha"], n_boot=stats["n_boot"]),
             "duplicates": [{"model": d["model"], "seed": d["seed"], "source": d.get("_source")} for d in duplicates]}
+
+
+STATISTICS_NOTE = (
+    "[low, high]: 95% bootstrap interval ({n_boot} replicates; seeds and, within each seed, test subjects drawn "
+    "with replacement). Ranks: 1 + the number of models significantly better in that column (paired permutation "
+    "test over subjects, every model scored on the same subjects and subsets; Holm-corrected over the model pairs "
+    "of each column, family-wise alpha = {alpha}): rows whose difference is not significant share a rank. "
+    "Rank stability: the share of bootstrap replicates in which a model tops the board (same family weighting, "
+    "ranks by the replicate's values).")
 
 
 def _arrow(d) -> str:
     return "↑" if d == "higher" else "↓" if d == "lower" else f"→{d:g}"
 
 
-def _fmt(cell) -> str:
-    if cell is None:
-        return "n/a"
-    return f"{cell['mean']:.4g} ± {cell['sd']:.2g}" if cell["n"] > 1 else f"{cell['mean']:.4g}"
-
-
-def render(lb: dict, fmt: str = "markdown") -> str:
-    if fmt == "json":
-        return json.dumps(lb, indent=1)
-    cols = lb["columns"]
-    fams = lb.get("families", [])
-    header = ["rank", "model", "seeds"] + [f"{f} rank" for f in fams] + [f"{c['label']} {c['better']}" for c in cols]
-    rows = [[i + 1, r["model"] + "".join(f" ⚠ {x}" for x in r.get("flags", [])), len(r["seeds"])]
-            + [f"{r['family_ranks'][f]:.1f}" if f in r.get("family_ranks", {}) else "n/a" for f in fams]
-            + [_fmt(r[c["metric"]]) for c in cols] for i, r in enumerate(lb["rows"])]
-    if fmt == "csv":
-        import csv
-        import io
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["rank", "model", "seeds"] + [x for c in cols for x in (c["metric"], c["metric"] + ".sd")])
-        for i, r in enumerate(lb["rows"]):
-            w.writerow([i + 1, r["model"], len(r["seeds"])] +
-                       [x for c in cols for x in ((r[c["metric"]] or {}).get("mean", ""), (r[c["metric"]] or {}).get("sd", ""))])
-        return buf.getvalue()
-    from tabulate import tabulate
-    text = (f"Leaderboard — dataset `{lb['dataset']}` (identity {lb['dataset_hash']}), preset `{lb['preset']}`, "
-            f"harness {lb['harness_version']}. Mean ± sd over seeds; ↑ higher is better, ↓ lower is better, "
-            "→x closer to x is better. Columns by family: "
-            + "; ".join(f"{f}: " + ", ".join(c["label"] for c in cols if c.get("family") == f) for f in fams)
-            + ". A family's rank is the mean of its columns' ranks; rows are ordered by the mean of the family "
-            "ranks. ⚠ flags: noise-free transients (noise ratio < 0.1) or SNR inflated (> 1.5x what 160 real "
-            "transients give). eff. n: real transients whose short scan alone scores what the augmented scan scores "
-            "(shape score vs the full scan); gain = eff. n / n; break-even n: from where augmenting stops helping (the largest n tested when it helps at every n).\n\n")
-    text += tabulate(rows, headers=header, tablefmt="github")
-    cards = [(r["model"], r.get("card")) for r in lb["rows"] if r.get("card")]
-    if cards:
-        text += "\n\nModel cards (from the first seed's results; times on the machine that made them):\n\n"
-        text += tabulate([[m, c.get("description", ""), c.get("parameters") if c.get("parameters") is not None else "n/a",
-                           "n/a" if c.get("training_s") is None else f"{c['training_s']:.1f}",
-                           "n/a" if c.get("sampling_transients_per_s") is None else f"{c['sampling_transients_per_s']:.0f}",
-                           c.get("device", ""), c.get("licence") or c.get("link") or ""] for m, c in cards],
-                         headers=["model", "description", "parameters", "training (s)", "sampling (transients/s)",
-                                  "device", "licence / link"], tablefmt="github")
-    if lb["incompatible"]:
-        text += "\n\nIncompatible results (different dataset identity, harness version or preset; not ranked):\n"
-        text += tabulate([[d["model"], d["dataset"], d["dataset_hash"], d["harness_version"], d["preset"], d["seed"]]
-                          for d in lb["incompatible"]],
-                         headers=["model", "dataset", "identity", "harness", "preset", "seed"], tablefmt="github")
-    if lb.get("duplicates"):
-        text += ("\n\nRepeated runs of a seed (not counted; the most recently created run of each seed is kept): "
-                 + ", ".join(f"{d['model']} seed {d['seed']} ({Path(d['source'] or '?').name})" for d in lb["duplicates"]))
-        text += "\n"
-    return text + "\n"
-
-
 def write_leaderboard(folder: str | Path) -> Path:
+    from .board_render import html_page, render, utility_figure
     """Regenerate README.md (markdown), leaderboard.json and index.html in a leaderboard folder."""
     folder = Path(folder)
     all_docs = load_results([folder])
@@ -345,97 +322,7 @@ def write_leaderboard(folder: str | Path) -> Path:
     return folder / "README.md"
 
 
-def utility_figure(docs: list[dict], path: Path) -> Path | None:
-    """The board's utility curves: the subset-alone shape score against n (shared by every model: the same
-    real subsets), the full scan, and each model's augmented scan at the preset's n (mean over seeds)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    if not docs:
-        return None
-    curve: dict = {}
-    aug: dict = {}
-    for d in docs:
-        for k, v in d["metrics"].items():
-            if v is None:
-                continue
-            parts = k.split(".")
-            if k.startswith("application.curve.n") and k.endswith(".shape_score"):
-                curve.setdefault(int(parts[2][1:]), []).append(v)
-            elif k.startswith("application.n") and k.endswith(".augmented.shape_score"):
-                aug.setdefault(d["model"], {}).setdefault(int(parts[1][1:]), []).append(v)
-    if not curve:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    g = sorted(curve)
-    ax.plot(g, [np.mean(curve[n]) for n in g], "o-", color="k", lw=2, label="subset alone (real transients)")
-    ax.plot([g[-1]], [1.0], "*", color="k", ms=12, label="full scan (the reference)")
-    for model in sorted(aug):
-        ns = sorted(aug[model])
-        ax.plot(ns, [np.mean(aug[model][n]) for n in ns], "s--", label=f"augmented: {model}")
-    ax.set_xscale("log")
-    ax.set_xticks(g)
-    ax.set_xticklabels([str(n) for n in g])
-    ax.set_xlabel("real transients per condition in the short scan, n")
-    ax.set_ylabel("challenge shape score vs the full scan (DIFF)")
-    ax.set_title(f"utility: {docs[0]['dataset']} / {docs[0]['preset_name']} (mean over seeds)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path, ".png") as t:
-        fig.savefig(t, dpi=110, format="png")
-    plt.close(fig)
-    return path
-
-
-def html_page(lb: dict, folder: Path) -> str:
-    """A static, self-contained page: sortable table (click a header) plus UMAP and spectra figures."""
-    import html
-    cols = lb["columns"]
-    head = "".join(f'<th data-col="{i + 2}" data-better="{html.escape(c["better"])}" title="{html.escape(c.get("family", ""))}">{html.escape(c["label"])} '
-                   f'{html.escape(c["better"])}</th>' for i, c in enumerate(cols))
-    body = []
-    for r in lb["rows"]:
-        cells = "".join(
-            f'<td data-v="{"" if r[c["metric"]] is None else r[c["metric"]]["mean"]}">{html.escape(_fmt(r[c["metric"]]))}</td>'
-            for c in cols)
-        flag = "".join(f" ⚠ {html.escape(x)}" for x in r.get("flags", []))
-        body.append(f'<tr data-model="{html.escape(r["model"])}"><td>{html.escape(r["model"])}{flag}</td>'
-                    f'<td data-v="{len(r["seeds"])}">{len(r["seeds"])}</td>{cells}</tr>')
-    figs = []
-    for r in lb["rows"]:
-        for kind in ("utility", "spectra", "bland_altman", "umap"):
-            f = folder / "figures" / f"{r['model']}-seed{r['seeds'][0]}-{kind}.png"
-            if f.exists():
-                figs.append(f'<figure><img src="figures/{f.name}" alt="{kind} {r["model"]}" width="420">'
-                            f'<figcaption>{html.escape(r["model"])}: {kind}</figcaption></figure>')
-    incompatible = ""
-    if lb["incompatible"]:
-        items = "".join(f"<li>{html.escape(d['model'])} seed {d['seed']}: dataset {html.escape(d['dataset'])} "
-                        f"({html.escape(d['dataset_hash'])}), harness {html.escape(d['harness_version'])}, "
-                        f"preset {html.escape(d['preset'])}</li>" for d in lb["incompatible"])
-        incompatible = f"<h2>Not ranked (incompatible)</h2><ul id=\"incompatible\">{items}</ul>"
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>mrsbench leaderboard {lb['dataset']} / {lb['preset']}</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px}}
-th{{cursor:pointer;background:#eee}} figure{{display:inline-block;margin:1em}}</style></head><body>
-<h1>mrsbench leaderboard</h1><p>dataset <b>{html.escape(lb['dataset'])}</b> (identity {html.escape(lb['dataset_hash'])}),
-preset <b>{html.escape(lb['preset'])}</b>, harness {html.escape(lb['harness_version'])}. Click a column to sort
-(best first, using its direction: ↑ higher, ↓ lower, →x closest to x).</p>
-{'<figure><img src="utility.png" alt="utility curves" width="640"><figcaption>utility curves: every model against the subset alone</figcaption></figure>' if (folder / "utility.png").exists() else ''}
-<table id="lb"><thead><tr><th data-col="0">model</th><th data-col="1">seeds</th>{head}</tr></thead>
-<tbody>{''.join(body)}</tbody></table>
-{incompatible}<div id="figs">{''.join(figs)}</div>
-<script>
-function sortBy(col){{
-  const th=document.querySelector('th[data-col="'+col+'"]'); const b=th.dataset.better||'';
-  const rows=[...document.querySelectorAll('#lb tbody tr')];
-  const key=r=>{{const c=r.children[col]; const v=parseFloat(c.dataset.v);
-    if(isNaN(v)) return col==0? c.textContent : Infinity;
-    if(b=='↑') return -v; if(b=='↓') return v; if(b.startsWith('→')) return Math.abs(v-parseFloat(b.slice(1))); return v;}};
-  rows.sort((x,y)=>{{const a=key(x),c=key(y); return a<c?-1:a>c?1:0;}});
-  const tb=document.querySelector('#lb tbody'); rows.forEach(r=>tb.appendChild(r));
-  document.body.dataset.sorted=col;
-}}
-document.querySelectorAll('#lb th').forEach(th=>th.addEventListener('click',()=>sortBy(+th.dataset.col)));
-const m=location.hash.match(/sort=(\\d+)/); if(m) sortBy(+m[1]);
-</script></body></html>
-"""
+def render(lb: dict, fmt: str = "markdown") -> str:
+    """The board as markdown, csv or json (:mod:`mrsbench.board_render`)."""
+    from .board_render import render as _render
+    return _render(lb, fmt)

@@ -25,7 +25,7 @@ from .errors import InputError
 from .processing import Processed
 from .protocol import HARNESS_VERSION, Preset
 
-SHARED_FORMAT = 2
+SHARED_FORMAT = 3
 NOISE_PPM = (9.8, 10.8)  # signal-free band for the noise ratio of synthetic vs real transients
 # subset-alone quality curve: real transients per condition (the Big GABA scan has 160; the issue's grid)
 N_GRID = (5, 10, 20, 40, 80, 160)
@@ -65,6 +65,8 @@ class SharedWork:
     held_sub: np.ndarray                  # (k, D) held-out features for the memorisation ratio
     umap: object                          # UMAP fitted on ``real``
     umap_real: np.ndarray                 # (n, 2)
+    real_subject: np.ndarray              # (n,) test-subject index of each row of ``real``
+    held_subject: np.ndarray              # (k,) test-subject index of each row of ``held_sub``
     # application: one job per (test subject, n, repeat)
     jobs: list                            # [(subject index, n, rep)]
     selections: list                      # per job: transient indices of the subset
@@ -96,27 +98,55 @@ class SharedWork:
 
 @dataclass
 class CellData:
-    """The data of one evaluation cell: the dataset, its seeded split and the test subjects' truth."""
+    """The data of one evaluation cell: the dataset, its seeded split (or k folds) and the test subjects' truth.
+
+    With folds, ``test`` is every subject (in fold order), ``folds`` holds (train, val, test) cohorts per fold,
+    and ``train``/``val`` are the first fold's (the feature space and the memorisation check use them, with
+    ``held`` = the first fold's test subjects)."""
 
     cohort: Cohort
-    split: object                         # data.Split
+    split: object                         # data.Split or data.Folds
     train: Cohort
     val: Cohort
     test: Cohort
     truth: list | None                    # noise-free truth DIFF per test subject (simulated data)
+    folds: list | None = None             # [(train, val, test)] per fold
+    held: Cohort | None = None            # held-out subjects for the memorisation check (default: test)
+
+    def fold_of(self) -> dict:
+        """test subject -> fold index (0 for a single split)."""
+        if self.folds is None:
+            return {s: 0 for s in self.test.subjects}
+        return {s: f for f, (_, _, te) in enumerate(self.folds) for s in te.subjects}
 
 
 def cell_data(dataset: str, pr: Preset, seed: int, progress: bool = True, edit_order: str | None = None,
               basis: str | None = None) -> CellData:
-    """Load a dataset (name or path), split it with ``seed`` and take its truth: what the harness and a sweep's
-    shared-work task both start from. Too few subjects for a split is a one-line error."""
+    """Load a dataset (name or path), split it with ``seed`` (one split, or the preset's k folds) and take its
+    truth: what the harness and a sweep's shared-work task both start from. Too few subjects is a one-line error."""
     from .datasets import load_dataset
     cohort, extras = load_dataset(dataset, progress=progress, edit_order=edit_order, basis=basis, with_extras=True)
+    if pr.folds > 1:
+        if len(cohort) < pr.folds:
+            raise InputError(dataset, f"{len(cohort)} subjects: too few for the preset's {pr.folds} folds")
+        fo = cohort.kfold(seed, pr.folds, pr.val_fraction)
+        folds = [(cohort.subset(f.train), cohort.subset(f.val), cohort.subset(f.test)) for f in fo.folds]
+        if any(not tr.scans for tr, _, _ in folds):
+            raise InputError(dataset, "too few subjects for k-fold training sets")
+        test = cohort.subset(fo.test)
+        return CellData(cohort, fo, folds[0][0], folds[0][1], test, truth_of_test(cohort, extras, test), folds,
+                        folds[0][2])
     sp = cohort.split(seed, pr.split_fractions)
     train, val, test = cohort.subset(sp.train), cohort.subset(sp.val), cohort.subset(sp.test)
     if not test.scans or not train.scans:
         raise InputError(dataset, "too few subjects for a train/test split")
     return CellData(cohort, sp, train, val, test, truth_of_test(cohort, extras, test))
+
+
+def shared_for(cd: CellData, pr: Preset, seed: int, progress: bool = True, cache: bool = True) -> "SharedWork":
+    """The shared work of a cell from its data (cache, memo or computed)."""
+    return get_shared(cd.train, cd.test, cd.cohort.meta.get("identity"), cd.split.to_dict(), pr, seed, progress,
+                      cache=cache, truth=cd.truth, held=cd.held)
 
 
 # --- content key and cache -------------------------------------------------------------------
@@ -156,7 +186,8 @@ _MEMO: dict = {}   # in-process: the last few SharedWork objects by key
 
 
 def get_shared(train: Cohort, test: Cohort, identity: str | None, split: dict, pr: Preset, seed: int,
-               progress: bool = True, cache: bool = True, truth: list | None = None) -> SharedWork:
+               progress: bool = True, cache: bool = True, truth: list | None = None,
+               held: Cohort | None = None) -> SharedWork:
     """The shared work of this cell: from memory, from the disk cache, or computed (and cached).
     A cache file that cannot be read is recomputed and replaced."""
     key = shared_key(identity, split, pr, seed, truth is not None)
@@ -173,7 +204,7 @@ def get_shared(train: Cohort, test: Cohort, identity: str | None, split: dict, p
         except Exception:  # truncated or from another version of a dependency: recompute
             sw = None
     if sw is None:
-        sw = compute_shared(train, test, pr, seed, key, progress, truth)
+        sw = compute_shared(train, test, pr, seed, key, progress, truth, held)
         if cache and identity is not None:
             from ._files import atomic_path
             try:
@@ -190,9 +221,10 @@ def get_shared(train: Cohort, test: Cohort, identity: str | None, split: dict, p
 # --- computation ---------------------------------------------------------------------------
 
 def compute_shared(train: Cohort, test: Cohort, pr: Preset, seed: int, key: str = "",
-                   progress: bool = True, truth: list | None = None) -> SharedWork:
-    """``truth``: per test subject the noise-free DIFF spectrum (real part, (N,)) of a simulated dataset."""
-    emb = _embedding_real(train, test, pr, seed)
+                   progress: bool = True, truth: list | None = None, held: Cohort | None = None) -> SharedWork:
+    """``truth``: per test subject the noise-free DIFF spectrum (real part, (N,)) of a simulated dataset;
+    ``held``: the held-out subjects of the memorisation check (default ``test``; k-fold: the first fold's)."""
+    emb = _embedding_real(train, test, pr, seed, held)
     app, subset_procs = _application_real(test, pr, seed, progress)
     full_fits = fit_block(app["full"], test.axis)
     subset_fits = fit_block(subset_procs, test.axis)
@@ -207,36 +239,41 @@ def compute_shared(train: Cohort, test: Cohort, pr: Preset, seed: int, key: str 
     return SharedWork(key=key, **emb, **app, full_fits=full_fits, subset_fits=subset_fits, **curve, **tq)
 
 
-def _embedding_real(train: Cohort, test: Cohort, pr: Preset, seed: int) -> dict:
+def _embedding_real(train: Cohort, test: Cohort, pr: Preset, seed: int, held: Cohort | None = None) -> dict:
     import warnings
 
     from sklearn.decomposition import PCA
 
     axis = test.axis
+    held = test if held is None else held
     rng = np.random.default_rng(seed + 1)
     tr_raw = features(np.concatenate([s.fids for s in train.scans]), axis, pr.feature_ppm)
     pca = PCA(pr.feature_dim, random_state=seed).fit(tr_raw)
     feat = lambda f: pca.transform(features(f, axis, pr.feature_ppm))
     m = pr.embedding_samples
     per = max(1, int(np.ceil(m / (2 * len(test)))))
-    real, cond_idx = [], []
-    for s in test.scans:   # the same draws, in the same order, as the generator-side loop needs
+    real, cond_idx, lab = [], [], []
+    for i, s in enumerate(test.scans):   # the same draws, in the same order, as the generator-side loop needs
         real.append(s.fids[rng.choice(s.n_transients, min(2 * per, s.n_transients), replace=False)])
+        lab.append(np.full(len(real[-1]), i))
         cond_idx.append(np.sort(rng.choice(s.n_transients, min(80, s.n_transients), replace=False)))
     R = feat(np.concatenate(real))[:m]
     n = min(len(R), m, 2 * per * len(test))   # synthetic features: per ON + per OFF per subject, at most m
     R = R[:n]
-    H = feat(np.concatenate([s.fids for s in test.scans]))
+    H = feat(np.concatenate([s.fids for s in held.scans]))
+    pos = {s: i for i, s in enumerate(test.subjects)}
+    h_lab = np.concatenate([np.full(s.n_transients, pos.get(s.subject, -1)) for s in held.scans])
     T = pca.transform(tr_raw)
     k = min(len(H), len(T))
     t_sub = T[rng.choice(len(T), k, replace=False)]
-    h_sub = H[rng.choice(len(H), k, replace=False)]
+    h_pick = rng.choice(len(H), k, replace=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import umap
         um = umap.UMAP(n_neighbors=pr.umap_neighbors, n_epochs=pr.umap_epochs, random_state=seed, n_jobs=1).fit(R)
-    return dict(feat_pca=pca, real=R, cond_idx=cond_idx, per_subject=per, train_sub=t_sub, held_sub=h_sub,
-                umap=um, umap_real=np.asarray(um.embedding_))
+    return dict(feat_pca=pca, real=R, cond_idx=cond_idx, per_subject=per, train_sub=t_sub, held_sub=H[h_pick],
+                umap=um, umap_real=np.asarray(um.embedding_), real_subject=np.concatenate(lab)[:n],
+                held_subject=h_lab[h_pick])
 
 
 def subset_jobs(test: Cohort, pr: Preset) -> list:
@@ -436,7 +473,7 @@ def _curve_real(test: Cohort, pr: Preset, seed: int, full: list, progress: bool)
 
 def subset_curve(sw: SharedWork) -> dict:
     """The subset-alone scores at every grid n: {n: {"shape_score", "mse", "gaba_err" [, "shape_score_truth",
-    "mse_truth"], "failed"}: arrays over (subject, repeat)}. n from the preset come from its own subsets, the
+    "mse_truth"], "failed", "subject"}: arrays over (subject, repeat)}. n from the preset come from its own subsets, the
     largest n is the full scan itself (shape score 1, error 0 against itself), the rest from the curve jobs.
     gaba_err: 100 |GABA+/tCr - full| / full (%); a failed fit counts as failed there."""
     out = {}
@@ -478,6 +515,7 @@ def subset_curve(sw: SharedWork) -> dict:
             d["shape_score_truth"] = np.array([r[1]["shape_score"] for r in rows])
             d["mse_truth"] = np.array([r[1]["mse"] for r in rows])
         d["failed"] = np.asarray(failed, bool)
+        d["subject"] = np.asarray(subj, int)
         out[g] = d
     return out
 

@@ -146,13 +146,11 @@ def _limit_threads(cpus: float) -> None:
 def shared_task(dataset: str, preset: str, seed: int, cpus: float = 1.0):
     """The model-independent work of a (dataset, preset, seed) group (disk cache of the node used)."""
     from .protocol import get_preset
-    from .shared import cell_data, get_shared
+    from .shared import cell_data, shared_for
     if cpus:
         _limit_threads(cpus)
     pr = get_preset(preset)
-    cd = cell_data(dataset, pr, seed, progress=False)
-    return get_shared(cd.train, cd.test, cd.cohort.meta.get("identity"), cd.split.to_dict(), pr, seed, progress=False,
-                      truth=cd.truth)
+    return shared_for(cell_data(dataset, pr, seed, progress=False), pr, seed, progress=False)
 
 
 def cell_task(cell: Cell, plugins: list[str], shared=None, cpus: float = 1.0) -> tuple[dict, dict]:

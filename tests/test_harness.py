@@ -132,3 +132,69 @@ def test_cli_run_unknown_model(capsys):
     from mrsbench.cli import main
     assert main(["run", "--model", "nope", "--preset", "tiny", "--no-progress"]) == 2
     assert "unknown generator 'nope'" in capsys.readouterr().err
+
+
+def _columns_equal_metrics(doc):
+    """The board's columns recomputed from the per-subject statistics with every weight 1 are the metrics."""
+    from mrsbench.leaderboard import columns_for
+    from mrsbench.subject_stats import doc_columns, load_stats
+    st = load_stats(doc)
+    S = len(doc["per_subject"]["subject"])
+    cols = doc_columns(doc, st, np.ones((1, S)))
+    checked = 0
+    for k, _, _, _ in columns_for(doc["preset"]):
+        v = doc["metrics"].get(k)
+        if v is None:
+            assert k not in cols or not np.isfinite(cols[k][0]), k
+            continue
+        assert cols[k][0] == pytest.approx(v, rel=1e-8, abs=1e-10), k
+        lo, hi = doc["intervals"][k]
+        assert lo <= hi, k
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("model", ["vae", "pca", "physics"])
+def test_columns_from_per_subject_stats_equal_metrics(runs, model):
+    _, res = runs
+    doc = json.loads((res[model][1] / "results.json").read_text())
+    assert doc["per_subject"]["subject"] == doc["split"]["test"]
+    assert _columns_equal_metrics(doc) >= (14 if model != "physics" else 13)
+
+
+class FoldSpy(Generator):
+    """Resamples the conditioning transients; refuses to be asked about a subject it was trained on."""
+    name = "foldspy"
+
+    def fit(self, train, seed=0, val=None):
+        self.axis = train.axis
+        self.seen = set(train.subjects) | set(val.subjects if val is not None else [])
+        self.pool = train.scans[0]
+        return self
+
+    def sample(self, n, *, condition=None, seed=0):
+        rng = np.random.default_rng(seed)
+        src = self.pool if condition is None else condition
+        if condition is not None:
+            assert condition.subject not in self.seen, "leak: sampled for a subject seen in training"
+        on, off = src.fids[src.edit == 1], src.fids[src.edit == 0]
+        return Scan.from_on_off(on[rng.integers(0, len(on), n)], off[rng.integers(0, len(off), n)], self.axis)
+
+
+def test_kfold_run_tests_every_subject_with_a_generator_that_never_saw_it(tmp_path, monkeypatch):
+    from mrsbench import protocol, registry
+    from mrsbench.datasets import load_dataset
+    pr = protocol.Preset("tinyfold", n_values=(20,), n_subsets=1, embedding_samples=120, umap_epochs=50, folds=3,
+                         seeds=(0,))
+    monkeypatch.setitem(protocol.PRESETS, "tinyfold", pr)
+    monkeypatch.setattr(registry, "get", lambda name: FoldSpy)
+    res, run_dir = run("foldspy", preset="tinyfold", out=tmp_path, progress=False, track=False)
+    doc = json.loads((run_dir / "results.json").read_text())
+    subjects = load_dataset("simgaba-small", progress=False).subjects
+    ps = doc["per_subject"]
+    assert sorted(ps["subject"]) == sorted(subjects)          # every subject tested, once
+    assert sorted(ps["fold"]) == sorted([0, 1, 2] * 4)
+    assert doc["split"]["k"] == 3 and doc["model_card"]["folds"] == 3
+    for f in doc["split"]["folds"]:
+        assert set(f["test"]).isdisjoint(f["train"]) and set(f["test"]).isdisjoint(f["val"])
+    assert _columns_equal_metrics(doc) >= 13

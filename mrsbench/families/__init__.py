@@ -28,6 +28,10 @@ class Context:
     shared: object              # SharedWork
     progress: bool = True
     products: dict = field(default_factory=dict)   # family name -> what it hands on
+    gen_for: Callable | None = None                # subject -> the generator that did not see it (k-fold)
+
+    def generator_for(self, subject: str | None):
+        return self.gen if self.gen_for is None else self.gen_for(subject)
 
 
 @dataclass
@@ -35,6 +39,10 @@ class FamilyResult:
     metrics: dict
     figures: dict = field(default_factory=dict)    # file name -> callable(results) -> matplotlib Figure
     products: dict = field(default_factory=dict)
+    # per test subject (leading axis, in ``ctx.test`` order): additive statistics of the headline metrics
+    # (sums and counts) or jackknife pseudo-values, from which mrsbench.subject_stats recomputes the metrics
+    # for any weighting of the subjects (bootstrap intervals, paired permutation tests)
+    subjects: dict = field(default_factory=dict)
 
 
 def family_list():

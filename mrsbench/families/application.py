@@ -15,7 +15,7 @@ Metrics per preset n (keys ``application.n{n}.``):
 - ``snr_inflation``: augmented challenge SNR / full-scan SNR of the same subject (1 = what 160 real give);
 and ``application.break_even_n`` (from the shape-score gain; when augmenting helps at every n, the largest n
 tested with ``application.break_even_censored`` = 1: break-even lies beyond it),
-``application.noise_ratio`` (synthetic / real transient noise, 9.8-10.8 ppm), ``application.noise_free``
+``application.noise_ratio`` (mean synthetic / mean real transient noise sd, 9.8-10.8 ppm), ``application.noise_free``
 (1 when the noise ratio is below 0.1: SNR measures then divide by round-off), ``application.snr_inflation``,
 ``application.failure_rate.{subset,augmented}`` and ``application.curve.n{g}.{shape_score,gaba_err}``.
 
@@ -35,6 +35,16 @@ from ..shared import (NOISE_FREE_RATIO, NOISE_PPM, fit_block, fit_failed, ordere
 from . import Context, FamilyResult
 
 KEYS = ("snr", "linewidth_hz", "shape_score", "mse")
+
+
+def subject_sums(subj, values, ok, n_subjects: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per subject: the sum and count of the finite ``values`` where ``ok`` (jobs of subject ``subj``).
+    Their ratio over any set of subjects is the mean the harness reports over those subjects' jobs."""
+    v = np.asarray(values, float)
+    use = np.asarray(ok, bool) & np.isfinite(v)
+    subj = np.asarray(subj, int)
+    return (np.bincount(subj[use], v[use], minlength=n_subjects),
+            np.bincount(subj[use], minlength=n_subjects).astype(float))
 
 
 def _mean(x, ok=None) -> float:
@@ -91,11 +101,20 @@ def run(ctx: Context) -> FamilyResult:
     curve = subset_curve(sw)
     grid = sorted(curve)
     mean_curve = {key: [_mean(curve[g][key], ~curve[g]["failed"]) for g in grid]
-                  for key in curve[grid[0]] if key != "failed"}
+                  for key in curve[grid[0]] if key not in ("failed", "subject")}
     for g, v in zip(grid, mean_curve["shape_score"]):
         out[f"application.curve.n{g}.shape_score"] = v
     for g, v in zip(grid, mean_curve["gaba_err"]):
         out[f"application.curve.n{g}.gaba_err"] = v
+    S = len(test.scans)
+    st: dict = {}   # per-subject additive statistics (see FamilyResult.subjects)
+    for key, name in (("shape_score", "curve_shape"), ("gaba_err", "curve_gaba_err")):
+        sums = [subject_sums(curve[g]["subject"], curve[g][key], ~curve[g]["failed"], S) for g in grid]
+        st[f"application.{name}.sum"] = np.stack([a for a, _ in sums], 1)
+        st[f"application.{name}.count"] = np.stack([c for _, c in sums], 1)
+    for name in ("aug_shape", "aug_gaba_err", "snr_ratio"):
+        st[f"application.{name}.sum"] = np.zeros((S, len(pr.n_values)))
+        st[f"application.{name}.count"] = np.zeros((S, len(pr.n_values)))
     gains = []
     for n in pr.n_values:
         m = ns == n
@@ -119,6 +138,10 @@ def run(ctx: Context) -> FamilyResult:
         out[f"application.n{n}.gain"] = eff / n
         out[f"application.n{n}.effective_n_clipped"] = float(clip)
         gains.append(eff / n)
+        j = list(pr.n_values).index(n)
+        aug_shape = np.array([aug_q[k]["shape_score"] for k in np.flatnonzero(m)])
+        st["application.aug_shape.sum"][:, j], st["application.aug_shape.count"][:, j] = \
+            subject_sums(subj[m], aug_shape, ~aug_fail[m], S)
         if truth is not None:
             eff_t, _ = invert_curve(grid, mean_curve["shape_score_truth"], out[f"application.n{n}.augmented.shape_score_truth"])
             out[f"application.n{n}.effective_n_truth"] = eff_t
@@ -130,12 +153,16 @@ def run(ctx: Context) -> FamilyResult:
         if not ok.any():
             eg = float(grid[0])
         out[f"application.n{n}.augmented.gaba_err"] = _mean(err)
+        st["application.aug_gaba_err.sum"][:, j], st["application.aug_gaba_err.count"][:, j] = \
+            subject_sums(subj[ok], err, np.ones(len(err), bool), S)
         out[f"application.n{n}.effective_n_gaba"] = eg
         out[f"application.n{n}.gain_gaba"] = eg / n
         # honest SNR: what the augmented scan claims relative to the 160 real transients of the same subject
         full_snr = np.array([sw.full_quality[i]["snr"] for i in subj[m]])
         aug_snr = np.array([aug_q[k]["snr"] for k in np.flatnonzero(m)])
         out[f"application.n{n}.snr_inflation"] = _mean(aug_snr / full_snr, ~aug_fail[m])
+        st["application.snr_ratio.sum"][:, j], st["application.snr_ratio.count"][:, j] = \
+            subject_sums(subj[m], aug_snr / full_snr, ~aug_fail[m], S)
     be = break_even(pr.n_values, gains)
     # helps at every n tested: break-even is beyond the largest n (reported as that n, a lower bound, flagged)
     out["application.break_even_n"] = float(max(pr.n_values)) if be is None and np.all(np.isfinite(gains)) else be
@@ -143,8 +170,13 @@ def run(ctx: Context) -> FamilyResult:
     out["application.snr_inflation"] = _mean([out[f"application.n{n}.snr_inflation"] for n in pr.n_values])
     filled = np.isfinite(noise_syn)
     if filled.any():
-        out["application.noise_ratio"] = float(np.median(noise_syn[filled]) / np.median(sw.subset_noise[filled]))
+        # mean noise sd of the synthetic transients over that of the real transients of the same short scans
+        # (each a median over the scan's transients); means, so that it is a ratio of per-subject sums
+        out["application.noise_ratio"] = float(np.mean(noise_syn[filled]) / np.mean(sw.subset_noise[filled]))
         out["application.noise_free"] = float(out["application.noise_ratio"] < NOISE_FREE_RATIO)
+        st["application.noise_syn.sum"], st["application.noise_syn.count"] = subject_sums(subj, noise_syn, filled, S)
+        st["application.noise_real.sum"], st["application.noise_real.count"] = \
+            subject_sums(subj, sw.subset_noise, filled, S)
 
     i0, n0, _ = sw.jobs[0]
     first = (test.scans[i0].subject, n0, sw.full[i0], sw.first_subset, augmented[0],
@@ -156,7 +188,7 @@ def run(ctx: Context) -> FamilyResult:
     def utility_figure(results):
         return _utility_figure(grid, mean_curve, out, pr, results)
     return FamilyResult(out, {"spectra.png": spectra_figure, "utility.png": utility_figure},
-                        {"augmented": augmented, "aug_fits": aug_fits, "aug_failed": aug_gaba_fail})
+                        {"augmented": augmented, "aug_fits": aug_fits, "aug_failed": aug_gaba_fail}, st)
 
 
 def _spectra_figure(first, results):

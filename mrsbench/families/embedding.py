@@ -22,13 +22,18 @@ def run(ctx: Context) -> FamilyResult:
     R = sw.real
     n = sw.n_pairs
     F = feat(np.concatenate(fake))[:n]
-    out = {f"embedding.{k}": v for k, v in ts.prdc(R, F, k=5).items()}
-    out["embedding.mmd2"] = ts.mmd2_unbiased(R, F)
-    out["embedding.classifier_auc"] = ts.classifier_auc(R, F, seed)
+    f_subj = np.repeat(np.arange(len(fake)), [len(f) for f in fake])[:n]
+    stats = lambda r, f: dict(ts.prdc(r, f, k=5), mmd2=ts.mmd2_unbiased(r, f), classifier_auc=ts.classifier_auc(r, f, seed))
+    full = stats(R, F)
+    out = {f"embedding.{k}": v for k, v in full.items()}
     out["embedding.frechet"] = ts.frechet_distance(R, F)
     # memorisation: unconditioned samples vs equal-size training and held-out sets
     U = feat(ctx.sample(n // 2 + 1, None, seed + 7).fids)
     out["embedding.memorisation_ratio"] = ts.memorisation_ratio(U, sw.train_sub, sw.held_sub)
+    subjects = _pseudo_values(full, stats, R, F, sw.real_subject, f_subj, len(test.scans), ctx.progress)
+    subjects.update(_pseudo_values({"memorisation_ratio": out["embedding.memorisation_ratio"]},
+                                   lambda h, t: {"memorisation_ratio": ts.memorisation_ratio(U, t, h)},
+                                   sw.held_sub, sw.train_sub, sw.held_subject, None, len(test.scans), False))
     # UMAP learned on real test spectra, synthetic projected in
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -46,4 +51,26 @@ def run(ctx: Context) -> FamilyResult:
         ax.set_title(f"UMAP (KDE overlap {results['metrics'].get('embedding.umap_kde_overlap') or 0:.2f})")
         ax.legend()
         return fig
-    return FamilyResult(out, {"umap.png": umap_figure})
+    return FamilyResult(out, {"umap.png": umap_figure}, subjects=subjects)
+
+
+def _pseudo_values(full: dict, stats, A: np.ndarray, B: np.ndarray, a_subj: np.ndarray, b_subj, n_subjects: int,
+                   progress: bool) -> dict:
+    """Delete-one-subject jackknife pseudo-values (Quenouille-Tukey) of two-sample statistics:
+    ``pv_i = S theta - (S - 1) theta_(-i)``, theta_(-i) computed without subject i's rows of ``A`` and ``B``
+    (``b_subj`` None: the same row positions of ``B`` as of ``A``, for equal-size sets). Their mean is the
+    bias-corrected estimate and their spread the jackknife standard error; they are the per-subject values
+    that the board's intervals and paired tests use for statistics that do not split into per-subject sums
+    (mrsbench.subject_stats). NaN for subjects without rows."""
+    present = [i for i in range(n_subjects) if np.any(a_subj == i)]
+    S = len(present)
+    out = {f"embedding.pv.{k}": np.full(n_subjects, np.nan) for k in full}
+    if S < 2:
+        return out
+    for i in tqdm_if(present, "embedding: jackknife", enabled=progress):
+        keep_a = a_subj != i
+        keep_b = keep_a if b_subj is None else (b_subj != i)
+        loo = stats(A[keep_a], B[keep_b])
+        for k, v in full.items():
+            out[f"embedding.pv.{k}"][i] = S * v - (S - 1) * loo[k]
+    return out

@@ -65,12 +65,22 @@ def run(ctx: Context) -> FamilyResult:
                 x = fits[kind][name][ok]
                 out[f"quantification.{name}.truth_mape.{kind}"] = float(np.mean(np.abs(k * x - t[ok]) / t[ok]) * 100) \
                     if len(x) else None
+    # per-subject additive statistics of the board's columns (GABA+ bias and failure rate of augmented scans)
+    from .application import subject_sums
+    S = len(test.scans)
+    ok = ~failed["augmented"] & ~failed["full"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = 100 * (fits["augmented"]["gaba_cr"] - fits["full"]["gaba_cr"]) / fits["full"]["gaba_cr"]
+    st = {}
+    st["quantification.gaba_bias_aug.sum"], st["quantification.gaba_bias_aug.count"] = subject_sums(subj_idx, pct, ok, S)
+    st["quantification.failed_aug.sum"], st["quantification.failed_aug.count"] = \
+        subject_sums(subj_idx, failed["augmented"].astype(float), np.ones(len(subj_idx), bool), S)
     ok = ~failed["full"] & ~failed["subset"] & ~failed["augmented"]
     ba = (fits["full"]["gaba_cr"][ok], fits["augmented"]["gaba_cr"][ok], fits["subset"]["gaba_cr"][ok])
 
     def bland_altman(results):
         return _bland_altman(ba, results)
-    return FamilyResult(out, {"bland_altman.png": bland_altman})
+    return FamilyResult(out, {"bland_altman.png": bland_altman}, subjects=st)
 
 
 def _bland_altman(ba, results):

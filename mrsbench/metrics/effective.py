@@ -72,3 +72,51 @@ def break_even(n_values, gains) -> float | None:
             frac = a / (a - b)
             return float(np.exp(np.log(n[i - 1]) + frac * (np.log(n[i]) - np.log(n[i - 1]))))
     return None
+
+
+def isotonic_batch(y: np.ndarray) -> np.ndarray:
+    """Unweighted non-decreasing least-squares fits of many short curves at once, (P, G) -> (P, G):
+    m_i = max_{j<=i} min_{k>=i} mean(y_j..y_k) (the min-max formula of isotonic regression; equals
+    :func:`isotonic_increasing` without weights). O(G^3) per row: for the few grid points of a curve."""
+    y = np.asarray(y, float)
+    P, G = y.shape
+    c = np.concatenate([np.zeros((P, 1)), np.cumsum(y, 1)], 1)
+    j = np.arange(G)[:, None]
+    k = np.arange(G)[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        av = (c[:, None, 1:] - c[:, :-1, None]) / np.where(k >= j, k - j + 1, 1)   # (P, j, k) mean of y_j..y_k
+    av = np.where(k >= j, av, np.nan)
+    out = np.empty((P, G))
+    for i in range(G):
+        inner = np.min(np.where(k[0] >= i, av, np.inf)[:, : i + 1, :], axis=2)   # min over k >= i, for j <= i
+        out[:, i] = np.max(inner, axis=1)
+    return out
+
+
+def invert_curve_batch(n_grid, curves: np.ndarray, y: np.ndarray, increasing: bool = True) -> np.ndarray:
+    """:func:`invert_curve` for P curves (P, G) and scores (P,) at once: the effective n of each (P,)."""
+    n = np.asarray(n_grid, float)
+    c = np.asarray(curves, float)
+    y = np.asarray(y, float)
+    s = 1.0 if increasing else -1.0
+    out = np.full(len(y), np.nan)
+    ok = np.isfinite(y) & np.all(np.isfinite(c), 1)
+    if not ok.any() or len(n) < 2:
+        return out
+    m = isotonic_batch(s * c[ok])
+    v = s * y[ok]
+    res = np.empty(len(v))
+    below, above = v < m[:, 0], v > m[:, -1]
+    i = np.clip(np.argmax(m >= v[:, None], axis=1), 1, len(n) - 1)
+    r = np.arange(len(v))
+    lo, hi = m[r, i - 1], m[r, i]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(hi > lo, (v - lo) / (hi - lo), 1.0)
+    ln = np.log(n)
+    with np.errstate(over="ignore", invalid="ignore"):   # rows below/above the grid are overwritten next
+        res[:] = np.exp(ln[i - 1] + np.clip(frac, 0, 1) * (ln[i] - ln[i - 1]))
+    res[v == m[:, 0]] = n[0]
+    res[below] = n[0]
+    res[above] = n[-1]
+    out[ok] = res
+    return out
