@@ -37,9 +37,9 @@ def significance_text(lb: dict) -> str:
     if rs and rs.get("top_stays_top") is not None:
         others = ", ".join(f"{m} {100 * p:.0f}%" for m, p in sorted(rs["p_top"].items(), key=lambda x: -x[1])
                            if m != rs["top"] and p > 0)
-        lines.append(f"- Rank stability: {rs['top']} tops the board in {100 * rs['top_stays_top']:.0f}% of "
-                     f"{rs['replicates']} bootstrap replicates" + (f" (also on top: {others})" if others else "")
-                     + ".")
+        lines.append(f"- Rank stability (plain ranks of each bootstrap replicate's values): the board's top row, "
+                     f"{rs['top']}, is on top in {100 * rs['top_stays_top']:.0f}% of {rs['replicates']} replicates"
+                     + (f"; on top instead: {others}" if others else "") + ".")
     return "\n".join(lines)
 
 
