@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mrsbench.data import OFF, ON, Cohort, Scan
-from mrsbench.generator import Generator, SpectralFeatures
+from mrsbench.generator import EarlyStopping, Generator, SpectralFeatures
 
 # Heun steps of the ODE sampler (2 velocity evaluations each), chosen by measurement on validation subjects
 # (simgaba-small, quick fold 0, seed 0; baselines/tuning/flow_steps.py -> flow_steps.md): MMD^2 of generated vs
@@ -142,7 +142,7 @@ class FlowGenerator(Generator):
         opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.steps_train)
         T = lambda a: torch.as_tensor(a, device=dev)   # noqa: E731
-        best, best_state, bad, run = np.inf, None, 0, 0.0
+        stopper, run = EarlyStopping(self.patience, 1e-5), 0.0
         t0 = time.perf_counter()
         it = range(self.steps_train)
         if self.progress:
@@ -164,19 +164,11 @@ class FlowGenerator(Generator):
                     with torch.no_grad():
                         rec["val_loss"] = float(self._loss(*(T(a) for a in vb), T(vt), T(v0)))
                 self.history.append(rec)
-                score = rec.get("val_loss", run)
-                if score < best - 1e-5:
-                    best, bad = score, 0
-                    best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-                else:
-                    bad += 1
-                    if bad >= self.patience:
-                        break
+                if stopper.update(rec.get("val_loss", run), self.model):
+                    break
             if self.max_seconds and time.perf_counter() - t0 > self.max_seconds:
                 break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        self.model.eval()
+        stopper.restore(self.model)
         # unconditioned sampling: condition on a random training subject's full mean
         self.uncond_ = [(G.mean(0), len(G), self._spread(G)) for G in groups]
         return self

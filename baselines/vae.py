@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mrsbench.data import OFF, ON, Cohort, Scan
-from mrsbench.generator import Generator, LatentSampling, SpectralFeatures, latent_sample
+from mrsbench.generator import EarlyStopping, Generator, LatentSampling, SpectralFeatures, latent_sample
 
 
 def _net(d_in, hidden, latent):
@@ -80,7 +80,7 @@ class VAEGenerator(Generator):
             if val is not None and len(val) else None
         self.model = _net(X.shape[1], self.hidden, self.latent_dim).to(dev)
         opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
-        best, best_state, bad = np.inf, None, 0
+        stopper = EarlyStopping(self.patience)
         t0 = time.perf_counter()
         it = range(self.epochs)
         if self.progress:
@@ -107,18 +107,11 @@ class VAEGenerator(Generator):
             else:
                 score = rec["train_loss"]
             self.history.append(rec)
-            if score < best - 1e-6:
-                best, bad = score, 0
-                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            else:
-                bad += 1
-                if bad >= self.patience:
-                    break
+            if stopper.update(score, self.model):
+                break
             if self.max_seconds and time.perf_counter() - t0 > self.max_seconds:
                 break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        self.model.eval()
+        stopper.restore(self.model)
         z = self.encode(fids)
         self.latent_ = {lab: (z[edit == lab].mean(0), np.cov(z[edit == lab].T)) for lab in (ON, OFF)}
         return self

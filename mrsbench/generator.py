@@ -85,6 +85,29 @@ def validate_samples(out, n: int, axis: SpectralAxis, generator: str) -> Scan:
     return out
 
 
+class EarlyStopping:
+    """Keep the best weights of a torch model by a validation score; stop after ``patience`` evaluations without
+    an improvement larger than ``min_delta``. ``update(score, model)`` returns True when training should stop;
+    ``restore(model)`` loads the best weights."""
+
+    def __init__(self, patience: int, min_delta: float = 1e-6):
+        self.patience, self.min_delta = patience, min_delta
+        self.best, self.bad, self.state = np.inf, 0, None
+
+    def update(self, score: float, model) -> bool:
+        if score < self.best - self.min_delta:
+            self.best, self.bad = score, 0
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        self.bad += 1
+        return self.bad >= self.patience
+
+    def restore(self, model) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
+        model.eval()
+
+
 # --- latent sampling strategies (paper): shared by every latent generator -------------------
 
 @dataclass(frozen=True)

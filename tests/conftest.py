@@ -38,3 +38,12 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "heavy" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def small_split():
+    """simgaba-small's seed-0 train/validation/test cohorts (generator tests)."""
+    from mrsbench.datasets import load_dataset
+    c = load_dataset("simgaba-small", progress=False)
+    sp = c.split(0)
+    return c.subset(sp.train), c.subset(sp.val), c.subset(sp.test)

@@ -7,17 +7,14 @@ import numpy as np
 import pytest
 
 from mrsbench import registry
-from mrsbench.datasets import load_dataset
 from mrsbench.generator import GeneratorError, LatentSampling, check_generator_class, validate_samples
 
 FAST = {"vae": {"epochs": 6, "hidden": (128,), "latent_dim": 8}, "pca": {"n_components": 8}, "physics": {}}
 
 
 @pytest.fixture(scope="module")
-def split():
-    c = load_dataset("simgaba-small", progress=False)
-    sp = c.split(0)
-    return c.subset(sp.train), c.subset(sp.val), c.subset(sp.test)
+def split(small_split):
+    return small_split
 
 
 @pytest.fixture(scope="module")

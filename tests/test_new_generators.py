@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from mrsbench import registry
-from mrsbench.datasets import load_dataset
 from mrsbench.generator import validate_samples
 
 FAST = {"flow": {"steps_train": 60, "hidden": 128, "depth": 2, "cond_dim": 16, "eval_every": 30},
@@ -13,10 +12,8 @@ FAST = {"flow": {"steps_train": 60, "hidden": 128, "depth": 2, "cond_dim": 16, "
 
 
 @pytest.fixture(scope="module")
-def split():
-    c = load_dataset("simgaba-small", progress=False)
-    sp = c.split(0)
-    return c.subset(sp.train), c.subset(sp.val), c.subset(sp.test)
+def split(small_split):
+    return small_split
 
 
 @pytest.fixture(scope="module")
