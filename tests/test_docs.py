@@ -35,5 +35,5 @@ def test_tour_runs_end_to_end(tmp_path):
     board = tmp_path / "runs" / "sweep" / "simgaba-small" / "tiny"
     assert (board / "index.html").exists() and (board / "pca-seed0.json").exists()
     assert "2 computed" in outs[2]
-    assert "winner" in outs[3]
+    assert "winner" in outs[3] and "p (Holm)" in outs[3]
     assert json.loads((tmp_path / "dataset.json").read_text())

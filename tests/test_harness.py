@@ -198,3 +198,19 @@ def test_kfold_run_tests_every_subject_with_a_generator_that_never_saw_it(tmp_pa
     for f in doc["split"]["folds"]:
         assert set(f["test"]).isdisjoint(f["train"]) and set(f["test"]).isdisjoint(f["val"])
     assert _columns_equal_metrics(doc) >= 13
+
+
+def test_compare_reports_paired_tests_of_the_headline_metrics(runs):
+    """`mrsbench compare` of two models run on the same split: a paired permutation test (Holm over the headline
+    metrics) per headline column; with 2 test subjects nothing can be significant (smallest exact p = 0.25)."""
+    import json as _json
+
+    from mrsbench.compare import compare
+    _, res = runs
+    out = _json.loads(compare(res["vae"][1] / "results.json", res["pca"][1] / "results.json", as_json=True))
+    tested = {m["metric"]: m["test"] for m in out[0]["metrics"] if m.get("test")}
+    assert "application.n20.effective_n" in tested and "reconstruction.nmse_1.8-4.2ppm" in tested
+    for t in tested.values():
+        assert 0.25 <= t["p"] <= 1 and t["p_holm"] >= t["p"] and not t["significant"]
+    text = compare(res["vae"][1] / "results.json", res["pca"][1] / "results.json")
+    assert "p (Holm)" in text and "Holm-corrected over the" in text

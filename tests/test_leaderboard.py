@@ -186,3 +186,27 @@ def test_leaderboard_cli_one_table_per_dataset_and_preset(fixture_dir, capsys):
     assert main(["leaderboard", "--results", str(fixture_dir)]) == 0
     out = capsys.readouterr().out
     assert out.count("Leaderboard — dataset") == 2 and "preset `paper`" in out and "preset `quick`" in out
+
+
+def test_committed_quick_board_has_intervals_significance_and_rank_stability():
+    """Issue 21: the committed quick board tests every subject (k-fold) and shows intervals, tied ranks and
+    rank stability."""
+    root = Path(__file__).resolve().parents[1] / "leaderboards" / "simgaba-small" / "quick"
+    lb = json.loads((root / "leaderboard.json").read_text())
+    assert lb["harness_version"] == HARNESS_VERSION
+    for r in lb["rows"]:
+        for c in lb["columns"]:
+            cell = r[c["metric"]]
+            if cell is not None:
+                lo, hi = cell["ci"]
+                assert lo <= hi
+                assert r["ranks"][c["metric"]] >= 1
+    for k, tests in lb["tests"].items():
+        for t in tests:
+            assert t["p"] is None or (0 < t["p"] <= 1 and t["p_holm"] >= t["p"])
+    assert 0 <= lb["rank_stability"]["top_stays_top"] <= 1
+    assert lb["rank_stability"]["top"] == lb["rows"][0]["model"]
+    text = (root / "README.md").read_text()
+    assert "95% interval" in text and "Holm" in text and "Rank stability" in text
+    for doc in (json.loads(p.read_text()) for p in root.glob("*-seed*.json")):
+        assert len(doc["per_subject"]["subject"]) == 12          # every subject of simgaba-small tested
