@@ -173,6 +173,21 @@ class FlowGenerator(Generator):
         self.uncond_ = [(G.mean(0), len(G), self._spread(G)) for G in groups]
         return self
 
+    def training_figure(self):
+        """Training curve: flow-matching loss (running mean on training batches; fixed validation batch)."""
+        import matplotlib.pyplot as plt
+        h = self.history
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        ax.plot([r["step"] for r in h], [r["train_loss"] for r in h], label="train (running mean)")
+        if any("val_loss" in r for r in h):
+            ax.plot([r["step"] for r in h], [r.get("val_loss", np.nan) for r in h], label="validation")
+        ax.set_xlabel("optimiser step")
+        ax.set_ylabel("flow-matching loss (mean squared velocity error)")
+        ax.set_title("flow training")
+        ax.legend()
+        fig.tight_layout()
+        return fig
+
     def _loss(self, x1, c, logk, edit, logsd, t, x0):
         import torch
         target = (x1 - c) / torch.exp(logsd)[:, None]

@@ -163,7 +163,7 @@ def html_page(lb: dict, folder: Path) -> str:
                     f'<td data-v="{len(r["seeds"])}">{len(r["seeds"])}</td>{cells}</tr>')
     figs = []
     for r in lb["rows"]:
-        for kind in ("utility", "spectra", "bland_altman", "umap"):
+        for kind in ("utility", "spectra", "bland_altman", "umap", "training"):
             f = folder / "figures" / f"{r['model']}-seed{r['seeds'][0]}-{kind}.png"
             if f.exists():
                 figs.append(f'<figure><img src="figures/{f.name}" alt="{kind} {r["model"]}" width="420">'

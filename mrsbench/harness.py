@@ -204,6 +204,8 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
 
     ctx = Context(model, gen, sample, train, test, pr, seed, sw, progress, gen_for=gen_for)
     figures = {}
+    if callable(getattr(gen, "training_figure", None)):   # a generator may draw its training curves (first fold)
+        figures["training.png"] = lambda results: gen.training_figure()
     subj_stats: dict = {}
     for name, family in family_list():
         with _Stage(timings, name):

@@ -47,6 +47,8 @@ def test_end_to_end(runs, model):
     out, res = runs
     results, run_dir = res[model]
     doc = _check(results, run_dir)
+    if model == "vae":      # the generator's own training curves (train/validation loss, KL)
+        assert (run_dir / "training.png").stat().st_size > 1000 and "training.png" in doc["figures"]
     if model == "physics":  # no encoder: not applicable, never zero
         assert doc["metrics"]["reconstruction.nmse_full"] is None
     else:
