@@ -152,7 +152,7 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
     from . import registry
     from .families import Context, family_list
     from .generator import validate_samples
-    from .shared import tqdm_if
+    from .pool import tqdm_if
     from .shared import cell_data, shared_for, shared_key
 
     with _Stage(timings, "data"):

@@ -9,7 +9,7 @@ from mrsbench import protocol
 from mrsbench.data import OFF, ON, Scan
 from mrsbench.harness import run
 from mrsbench.processing import Processed
-from mrsbench.shared import ALIGN_MAX_HZ, fit_failed, processing_failed
+from mrsbench.curve import ALIGN_MAX_HZ, fit_failed, processing_failed
 from baselines.bootstrap import BootstrapGenerator
 
 

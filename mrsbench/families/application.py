@@ -19,8 +19,8 @@ tested with ``application.break_even_censored`` = 1: break-even lies beyond it),
 (1 when the noise ratio is below 0.1: SNR measures then divide by round-off), ``application.snr_inflation``,
 ``application.failure_rate.{subset,augmented}`` and ``application.curve.n{g}.{shape_score,gaba_err}``.
 
-Failure rule: a scan whose processing failed (:func:`~mrsbench.shared.processing_failed`) is counted in the
-failure rate and left out of every mean; for GABA+ also a failed fit (:func:`~mrsbench.shared.fit_failed`).
+Failure rule: a scan whose processing failed (:func:`~mrsbench.curve.processing_failed`) is counted in the
+failure rate and left out of every mean; for GABA+ also a failed fit (:func:`~mrsbench.curve.fit_failed`).
 When every augmented scan at an n failed, its effective n is the grid's smallest n (flag -1): a scan that
 cannot be processed is worth no more than the shortest scan measured.
 """
@@ -30,8 +30,9 @@ import numpy as np
 
 from ..data import Scan
 from ..metrics.effective import break_even, invert_curve
-from ..shared import (NOISE_FREE_RATIO, NOISE_PPM, fit_block, fit_failed, ordered_pool_map, processing_failed,
-                      subset_curve, truth_quality)
+from ..curve import fit_failed, processing_failed, subset_curve, truth_quality
+from ..pool import ordered_pool_map
+from ..shared import NOISE_FREE_RATIO, NOISE_PPM, fit_block
 from . import Context, FamilyResult
 
 KEYS = ("snr", "linewidth_hz", "shape_score", "mse")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..shared import features, tqdm_if
+from ..pool import tqdm_if
+from ..shared import features
 from . import Context, FamilyResult
 
 

@@ -2,14 +2,15 @@
 bias, MAPE, r — and, on simulated data, with the true ratios; the LCM fit health per kind of scan.
 
 Failure rule: a (subject, n, repeat) whose scan failed processing or whose fit failed
-(:func:`~mrsbench.shared.fit_failed`: OFF fit not converged, line shape at a bound, GABA+ not finite or
+(:func:`~mrsbench.curve.fit_failed`: OFF fit not converged, line shape at a bound, GABA+ not finite or
 <= 0) is counted in ``quantification.failure_rate.{subset,augmented}`` and left out of that kind's means.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..shared import QUANT_NAMES, fit_failed
+from ..curve import fit_failed
+from ..shared import QUANT_NAMES
 from . import Context, FamilyResult
 
 QUANT = {"gaba_cr": "GABA+/tCr (LCM: DIFF GABA + MM3co)", "gaba_cr_gannet": "GABA+/Cr (Gannet GABAGlx model, 3 Hz LB)",
