@@ -13,13 +13,8 @@ FAST = {"vae": {"epochs": 6, "hidden": (128,), "latent_dim": 8}, "pca": {"n_comp
 
 
 @pytest.fixture(scope="module")
-def split(small_split):
-    return small_split
-
-
-@pytest.fixture(scope="module")
-def fitted(split):
-    tr, va, _ = split
+def fitted(small_split):
+    tr, va, _ = small_split
     return {name: registry.get(name)(**FAST[name]).fit(tr, seed=0, val=va) for name in ("vae", "pca", "physics")}
 
 
@@ -28,12 +23,12 @@ def test_builtins_registered_through_entry_points():
 
 
 @pytest.mark.parametrize("name", ["vae", "pca", "physics"])
-def test_valid_conditioned_and_unconditioned_samples(fitted, split, name):
+def test_valid_conditioned_and_unconditioned_samples(fitted, small_split, name):
     g = fitted[name]
-    cond = split[2].scans[0].select(np.arange(40))
-    out = validate_samples(g.sample(12, condition=cond, seed=3), 12, split[0].axis, name)
+    cond = small_split[2].scans[0].select(np.arange(40))
+    out = validate_samples(g.sample(12, condition=cond, seed=3), 12, small_split[0].axis, name)
     assert out.fids.shape == (24, 2048)
-    out = validate_samples(g.sample(5, seed=3), 5, split[0].axis, name)
+    out = validate_samples(g.sample(5, seed=3), 5, small_split[0].axis, name)
     # determinism by seed; a different seed gives different samples
     a = g.sample(6, condition=cond, seed=11).fids
     b = g.sample(6, condition=cond, seed=11).fids
@@ -42,16 +37,16 @@ def test_valid_conditioned_and_unconditioned_samples(fitted, split, name):
     assert not np.allclose(a, c)
 
 
-def test_fit_is_deterministic_by_seed(split):
-    tr, va, te = split
+def test_fit_is_deterministic_by_seed(small_split):
+    tr, va, te = small_split
     cfg = FAST["vae"]
     z1 = registry.get("vae")(**cfg).fit(tr, seed=5, val=va).encode(te.scans[0].fids[:4])
     z2 = registry.get("vae")(**cfg).fit(tr, seed=5, val=va).encode(te.scans[0].fids[:4])
     np.testing.assert_allclose(z1, z2, rtol=1e-5, atol=1e-6)
 
 
-def test_vae_loss_falls_and_beats_mean_spectrum(split):
-    tr, va, te = split
+def test_vae_loss_falls_and_beats_mean_spectrum(small_split):
+    tr, va, te = small_split
     g = registry.get("vae")(epochs=25, hidden=(256,), latent_dim=12).fit(tr, seed=0, val=va)
     h = g.history
     assert h[-1]["train_loss"] < 0.6 * h[0]["train_loss"]
@@ -61,8 +56,8 @@ def test_vae_loss_falls_and_beats_mean_spectrum(split):
     assert ((rec - X) ** 2).sum() < 0.8 * ((mean - X) ** 2).sum()
 
 
-def test_pca_error_falls_with_components(split):
-    tr, _, te = split
+def test_pca_error_falls_with_components(small_split):
+    tr, _, te = small_split
     errs = []
     for k in (2, 8, 32):
         g = registry.get("pca")(n_components=k).fit(tr)
@@ -72,8 +67,8 @@ def test_pca_error_falls_with_components(split):
     assert errs[0] > errs[1] > errs[2]
 
 
-def test_save_load_round_trip(fitted, split, tmp_path):
-    cond = split[2].scans[0].select(np.arange(20))
+def test_save_load_round_trip(fitted, small_split, tmp_path):
+    cond = small_split[2].scans[0].select(np.arange(20))
     for name in ("vae", "pca"):
         g = fitted[name]
         g.save(tmp_path / name)
@@ -114,14 +109,14 @@ PLUGIN = textwrap.dedent('''
 ''')
 
 
-def test_plugin_via_path_and_module(tmp_path, split, monkeypatch):
+def test_plugin_via_path_and_module(tmp_path, small_split, monkeypatch):
     p = tmp_path / "myplug.py"
     p.write_text(PLUGIN)
     registry.load_plugins([str(p)])
     cls = registry.get("noise-test")
     assert check_generator_class(cls) == []
-    g = cls().fit(split[0])
-    validate_samples(g.sample(3, seed=0), 3, split[0].axis, "noise-test")
+    g = cls().fit(small_split[0])
+    validate_samples(g.sample(3, seed=0), 3, small_split[0].axis, "noise-test")
     # as a module name too, and listed with its description by the CLI
     (tmp_path / "myplugmod.py").write_text(PLUGIN.replace("noise-test", "noise-test-mod"))
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -156,9 +151,9 @@ def test_broken_plugin_fails_only_when_requested(tmp_path):
     assert any("broken" in v for v in names.values())
 
 
-def test_bad_samples_named_in_error(split):
+def test_bad_samples_named_in_error(small_split):
     from mrsbench.data import Scan
-    ax = split[0].axis
+    ax = small_split[0].axis
     bad = Scan(np.ones((4, 2048), complex), np.array([1, 0, 1, 0]), ax)
     with pytest.raises(GeneratorError, match="'mygen'.*3 ON"):
         validate_samples(bad, 3, ax, "mygen")
@@ -176,8 +171,8 @@ def test_check_generator_class_reports_missing():
     assert any("sample" in p for p in problems) and any("encode() and decode()" in p for p in problems)
 
 
-def test_vae_ppm_range_and_normalisation(split):
-    tr, va, te = split
+def test_vae_ppm_range_and_normalisation(small_split):
+    tr, va, te = small_split
     g = registry.get("vae")(epochs=2, hidden=(64,), latent_dim=4, ppm_range=(1.8, 4.2), normalisation="none").fit(tr, val=va)
     assert g.features.scale == 1.0 and g.features.mask.sum() < 2048
     out = g.sample(3, condition=te.scans[0].select(np.arange(20)), seed=0)
