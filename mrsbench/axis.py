@@ -14,6 +14,7 @@ from dataclasses import dataclass, asdict
 import numpy as np
 
 from .errors import InputError
+from .pool import fft_workers
 
 # Big GABA Philips protocol: 2000 Hz, 2048 points, 127.75 MHz, centre 4.68 ppm
 # (Mikkelsen et al., NeuroImage 2017; ../shared/reference/invivo.md).
@@ -24,7 +25,7 @@ DEFAULT_CENTRE_PPM = 4.68
 
 
 def _fft():
-    """scipy.fft (multi-threaded with workers=-1), imported on first use to keep import fast."""
+    """scipy.fft (multi-threaded with workers=fft_workers()), imported on first use to keep import fast."""
     import scipy.fft
     return scipy.fft
 
@@ -102,14 +103,14 @@ class SpectralAxis:
         fid = np.asarray(fid)
         if fid.shape[axis] != self.n_points:
             raise InputError("to_spectrum", f"expected {self.n_points} points on axis {axis}, got {fid.shape[axis]}")
-        return np.fft.fftshift(_fft().fft(fid, axis=axis, workers=-1), axes=axis)
+        return np.fft.fftshift(_fft().fft(fid, axis=axis, workers=fft_workers()), axes=axis)
 
     def to_fid(self, spectrum: np.ndarray, axis: int = -1) -> np.ndarray:
         """Inverse of :meth:`to_spectrum`."""
         spectrum = np.asarray(spectrum)
         if spectrum.shape[axis] != self.n_points:
             raise InputError("to_fid", f"expected {self.n_points} points on axis {axis}, got {spectrum.shape[axis]}")
-        return _fft().ifft(np.fft.ifftshift(spectrum, axes=axis), axis=axis, workers=-1)
+        return _fft().ifft(np.fft.ifftshift(spectrum, axes=axis), axis=axis, workers=fft_workers())
 
     def window(self, lo_ppm: float, hi_ppm: float) -> np.ndarray:
         """Boolean mask of points with ``lo_ppm <= ppm <= hi_ppm``, shape (n_points,)."""

@@ -6,6 +6,9 @@ A generator learns from a training cohort and synthesises transients of the coho
 * ``sample(n, *, condition=None, seed)`` -> :class:`~mrsbench.data.Scan` with ``n`` edit-ON and ``n``
   edit-OFF transients (interleaved). ``condition`` is a Scan of real transients of one subject: the
   generator then makes more transients of that subject (ON from ON, OFF from OFF).
+* optional ``prepare(conditions)``: the harness announces, in batches, the conditioning scans it is about to
+  pass to ``sample`` (in that order), so that per-condition work can be batched (the physics baseline fits
+  them all in one LCM call); ``sample`` must give the same transients whether or not it was called;
 * optional ``encode(fids) -> (T, d)`` and ``decode(z) -> (T, N)`` for latent models;
 * ``save(path)`` / ``load(path)``.
 """
@@ -39,6 +42,9 @@ class Generator:
 
     def sample(self, n: int, *, condition: Scan | None = None, seed: int = 0) -> Scan:
         raise NotImplementedError
+
+    def prepare(self, conditions: list[Scan]) -> None:
+        """Optional batch hook: ``conditions`` are scans ``sample`` will be conditioned on next (default: nothing)."""
 
     def save(self, path) -> None:
         raise NotImplementedError(f"{self.name} does not support save")

@@ -202,7 +202,18 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
         sampled[1] += time.perf_counter() - t0
         return validate_samples(out, n, cohort.axis, model)
 
-    ctx = Context(model, gen, sample, train, test, pr, seed, sw, progress, gen_for=gen_for)
+    def prepare(conds):
+        """Announce conditioning scans to their fold generators' optional ``prepare`` (timed as sampling)."""
+        t0 = time.perf_counter()
+        by_gen: dict = {}
+        for c in conds:
+            by_gen.setdefault(fold_of.get(c.subject, 0), []).append(c)
+        for f, cs in by_gen.items():
+            with generator_call(model, "prepare"):
+                gens[f].prepare(cs)
+        sampled[1] += time.perf_counter() - t0
+
+    ctx = Context(model, gen, sample, train, test, pr, seed, sw, progress, gen_for=gen_for, prepare=prepare)
     figures = {}
     if callable(getattr(gen, "training_figure", None)):   # a generator may draw its training curves (first fold)
         figures["training.png"] = lambda results: gen.training_figure()

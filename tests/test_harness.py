@@ -164,9 +164,21 @@ def test_columns_from_per_subject_stats_equal_metrics(runs, model):
     assert _columns_equal_metrics(doc) >= (14 if model != "physics" else 13)
 
 
+def _content(scan):
+    return hash((scan.fids.tobytes(), scan.edit.tobytes()))
+
+
 class FoldSpy(Generator):
-    """Resamples the conditioning transients; refuses to be asked about a subject it was trained on."""
+    """Resamples the conditioning transients; refuses to be asked about a subject it was trained on, and to be
+    conditioned on a scan the harness did not announce to ``prepare`` first."""
     name = "foldspy"
+    announced: set = set()
+    sampled: int = 0
+
+    def prepare(self, conditions):
+        for c in conditions:
+            assert c.subject not in self.seen, "leak: prepare for a subject seen in training"
+            FoldSpy.announced.add(_content(c))
 
     def fit(self, train, seed=0, val=None):
         self.axis = train.axis
@@ -179,6 +191,8 @@ class FoldSpy(Generator):
         src = self.pool if condition is None else condition
         if condition is not None:
             assert condition.subject not in self.seen, "leak: sampled for a subject seen in training"
+            assert _content(condition) in FoldSpy.announced, "conditioned on a scan not announced to prepare()"
+            FoldSpy.sampled += 1
         on, off = src.fids[src.edit == 1], src.fids[src.edit == 0]
         return Scan.from_on_off(on[rng.integers(0, len(on), n)], off[rng.integers(0, len(off), n)], self.axis)
 
@@ -190,7 +204,9 @@ def test_kfold_run_tests_every_subject_with_a_generator_that_never_saw_it(tmp_pa
                          seeds=(0,))
     monkeypatch.setitem(protocol.PRESETS, "tinyfold", pr)
     monkeypatch.setattr(registry, "get", lambda name: FoldSpy)
+    FoldSpy.announced, FoldSpy.sampled = set(), 0
     res, run_dir = run("foldspy", preset="tinyfold", out=tmp_path, progress=False, track=False)
+    assert FoldSpy.sampled >= 12 + 12   # embedding (one per subject) and application (one per subject here)
     doc = json.loads((run_dir / "results.json").read_text())
     subjects = load_dataset("simgaba-small", progress=False).subjects
     ps = doc["per_subject"]

@@ -29,6 +29,8 @@ class Context:
     progress: bool = True
     products: dict = field(default_factory=dict)   # family name -> what it hands on
     gen_for: Callable | None = None                # subject -> the generator that did not see it (k-fold)
+    # prepare(conditions): announce conditioning scans before sampling them (a generator may batch its work)
+    prepare: Callable = lambda conditions: None
 
     def generator_for(self, subject: str | None):
         return self.gen if self.gen_for is None else self.gen_for(subject)

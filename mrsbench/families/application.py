@@ -36,6 +36,9 @@ from ..shared import NOISE_FREE_RATIO, NOISE_PPM, fit_block
 from . import Context, FamilyResult
 
 KEYS = ("snr", "linewidth_hz", "shape_score", "mse")
+# conditioning scans announced to the generator's optional prepare() at a time (bounded memory: at most this
+# many subsets alive at once)
+PREPARE_BATCH = 64
 
 
 def subject_sums(subj, values, ok, n_subjects: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,11 +77,16 @@ def run(ctx: Context) -> FamilyResult:
         tq = truth_quality(pa, truth[i]) if truth is not None else None
         return pa, quality_report(pa, sw.full[i], osprey=False), tq, noise
 
+    def condition(k):
+        i, n, _ = sw.jobs[k]
+        return test.scans[i].select(sw.selections[k]), max(pr.full_count - n, 0)
+
     def produce(k):   # in order, in this thread: the generator is called sequentially with fixed seeds
+        if k % PREPARE_BATCH == 0:   # announce the next batch of conditioning scans (bounded memory)
+            ctx.prepare([c for c, fill in map(condition, range(k, min(k + PREPARE_BATCH, J))) if fill])
         i, n, r = sw.jobs[k]
         s = test.scans[i]
-        sub = s.select(sw.selections[k])
-        fill = max(pr.full_count - n, 0)
+        sub, fill = condition(k)
         syn = ctx.sample(fill, sub, seed + 1000 + k) if fill else None
         aug = sub if syn is None else Scan(np.concatenate([sub.fids, syn.fids]), np.concatenate([sub.edit, syn.edit]),
                                            ax, s.subject, s.site)

@@ -17,9 +17,11 @@ def run(ctx: Context) -> FamilyResult:
     sw, test, pr, seed = ctx.shared, ctx.test, ctx.pr, ctx.seed
     axis = test.axis
     feat = lambda f: sw.feat_pca.transform(features(f, axis, pr.feature_ppm))
+    conds = [s.select(sw.cond_idx[k]) for k, s in enumerate(test.scans)]
+    ctx.prepare(conds)
     fake = []
-    for k, s in enumerate(tqdm_if(test.scans, "embedding: sampling", enabled=ctx.progress)):
-        fake.append(ctx.sample(sw.per_subject, s.select(sw.cond_idx[k]), seed + 100 + k).fids)
+    for k, c in enumerate(tqdm_if(conds, "embedding: sampling", enabled=ctx.progress)):
+        fake.append(ctx.sample(sw.per_subject, c, seed + 100 + k).fids)
     R = sw.real
     n = sw.n_pairs
     F = feat(np.concatenate(fake))[:n]

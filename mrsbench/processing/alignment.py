@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..axis import SpectralAxis
+from ..pool import fft_workers
 from .config import (CHO_PPM, L1_ALIGN_PPM, WATER_BAND_PPM, ProcessingConfig)
 
 
@@ -13,9 +14,9 @@ def band_filter(fids: np.ndarray, axis: SpectralAxis, ppm: tuple[float, float]) 
     import scipy.fft as sfft
 
     m = np.fft.ifftshift(axis.window(*ppm))  # mask in unshifted FFT order: no fftshift round trip
-    spec = sfft.fft(fids, axis=-1, workers=-1)
+    spec = sfft.fft(fids, axis=-1, workers=fft_workers())
     spec *= m
-    return sfft.ifft(spec, axis=-1, workers=-1, overwrite_x=True)
+    return sfft.ifft(spec, axis=-1, workers=fft_workers(), overwrite_x=True)
 
 
 def phasor(axis: SpectralAxis, freq_hz, phase_rad, n: int | None = None) -> np.ndarray:
@@ -67,7 +68,7 @@ def spectral_registration(fids: np.ndarray, ref: np.ndarray, axis: SpectralAxis,
         # coarse start: cross(f') = sum conj(x) r exp(-2 pi i f' t) peaks at the f that aligns x to r,
         # and its phase there is the phi that does
         zf = max(2048, 2 * n)  # ~1 Hz grid; Gauss-Newton refines
-        cross = sfft.fft(np.conj(c), n=zf, axis=1, workers=-1)
+        cross = sfft.fft(np.conj(c), n=zf, axis=1, workers=fft_workers())
         freqs = np.fft.fftfreq(zf, axis.dwell_s)
         cand = np.flatnonzero(np.abs(freqs) <= 60.0)  # search +/- 60 Hz
         k = cand[np.argmax(np.abs(cross[:, cand]), axis=1)]
