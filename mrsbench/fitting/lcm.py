@@ -92,6 +92,7 @@ class LCMFitter(LCMReport):
         self.axis = axis
         self.config = config or LCMConfig()
         self.device = device or default_device()
+        self._extra = None   # per-spectrum free columns of the fit in progress (see fit)
         torch = _torch()
         single = self.config.precision == "single"
         self._dt = torch.float32 if single else torch.float64
@@ -170,25 +171,38 @@ class LCMFitter(LCMReport):
         Pint[K:, :, 1] = self.poly.T
         return Pint.reshape(2 * K, 2 * M)
 
+    def _free_rows(self, A):
+        """Rows of the free (unconstrained, real-coefficient) columns as real interleaved vectors: the
+        baseline (2K, 2M), or, with per-spectrum extra columns, [extra; baseline] (B, F + 2K, 2M)."""
+        torch = _torch()
+        Pint = self._baseline_rows(A.shape[2])
+        if self._extra is None:
+            return Pint
+        return torch.cat([self._ri(self._extra), Pint.expand(A.shape[0], -1, -1)], 1)
+
     def _gram(self, A, y):
-        """Normal equations of the linear part, [A, baseline]: Gram (B, C, C) and X^T y (B, C),
-        C = L + 2K."""
+        """Normal equations of the linear part, [A, free columns]: Gram (B, C, C) and X^T y (B, C),
+        C = L + F + 2K (F extra columns, 0 unless given to ``fit``)."""
         torch = _torch()
         Xa = self._ri(A)                          # (B, L, 2M)
-        Pint = self._baseline_rows(A.shape[2])    # (2K, 2M)
+        Pint = self._free_rows(A)                 # (2K, 2M) or (B, F + 2K, 2M)
+        Pt = Pint.transpose(-1, -2)
         yr = self._ri(y)                          # (B, 2M)
         Gaa = Xa @ Xa.transpose(1, 2)
-        Gap = Xa @ Pint.T
-        Gpp = (Pint @ Pint.T).expand(A.shape[0], -1, -1)
+        Gap = Xa @ Pt
+        Gpp = (Pint @ Pt).expand(A.shape[0], -1, -1)
         Gm = torch.cat([torch.cat([Gaa, Gap], 2), torch.cat([Gap.transpose(1, 2), Gpp], 2)], 1)
-        h = torch.cat([(Xa @ yr[..., None])[..., 0], yr @ Pint.T], 1)
+        h = torch.cat([(Xa @ yr[..., None])[..., 0], (Pint @ yr[..., None])[..., 0] if Pint.dim() == 3
+                       else yr @ Pt], 1)
         return Gm, h
 
     def _model(self, A, coef):
-        """Linear model [A, baseline] coef as complex (B, M)."""
+        """Linear model [A, free columns] coef as complex (B, M)."""
         torch = _torch()
         L, M = A.shape[1], A.shape[2]
-        mr = (coef[:, None, :L] @ self._ri(A))[:, 0] + coef[:, L:] @ self._baseline_rows(M)
+        P = self._free_rows(A)
+        free = (coef[:, None, L:] @ P)[:, 0] if P.dim() == 3 else coef[:, L:] @ P
+        mr = (coef[:, None, :L] @ self._ri(A))[:, 0] + free
         return torch.view_as_complex(mr.reshape(-1, M, 2).contiguous())
 
     def _projected_normal(self, Jint, A, coef, Gm, h):
@@ -280,15 +294,33 @@ class LCMFitter(LCMReport):
                 "eps": torch.maximum(torch.minimum(v[:, 2 * G:3 * G], self._eps_hi), -self._eps_hi),
                 "phi0": v[:, 3 * G], "phi1": v[:, 3 * G + 1].clamp(-cfg.max_phi1_s, cfg.max_phi1_s)}
 
-    def fit(self, spectra: np.ndarray, init: dict | None = None, fix_shape: bool = False) -> LCMResult:
+    def fit(self, spectra: np.ndarray, init: dict | None = None, fix_shape: bool = False,
+            extra: np.ndarray | None = None) -> LCMResult:
         """Fit spectra (B, N) complex (``axis.to_spectrum`` convention). Returns :class:`LCMResult`.
 
         ``init`` gives starting shape parameters per spectrum (``gamma``, ``sigma``, ``eps`` (B, G) and
         optionally ``phi0``, ``phi1`` (B,)); with ``fix_shape`` they are kept fixed (only amplitudes
-        and baseline are solved), e.g. to fit DIFF with the line shape of the OFF fit."""
+        and baseline are solved), e.g. to fit DIFF with the line shape of the OFF fit. ``extra`` (B, F, N)
+        complex spectra: per-spectrum columns with free real coefficients, solved jointly with the
+        amplitudes and the baseline (only with ``fix_shape``); their coefficients are returned in
+        ``params["extra"]`` (B, F)."""
         torch = _torch()
         Y = torch.as_tensor(np.atleast_2d(spectra), dtype=self._ct, device=self.device)
         y = Y[:, self.win]
+        if extra is not None:
+            if not fix_shape:
+                raise ValueError("extra columns need fix_shape=True")
+            E = torch.as_tensor(np.asarray(extra), dtype=self._ct, device=self.device)
+            if E.dim() != 3 or E.shape[0] != y.shape[0] or E.shape[2] != Y.shape[1]:
+                raise ValueError(f"extra must be (B, F, N) = ({y.shape[0]}, F, {Y.shape[1]}), got {tuple(E.shape)}")
+            self._extra = E[:, :, self.win].contiguous()
+        try:
+            return self._fit(y, init, fix_shape)
+        finally:
+            self._extra = None
+
+    def _fit(self, y, init, fix_shape) -> LCMResult:
+        torch = _torch()
         G = self.G
         # starts: 1) Lorentzian lines, 6 Hz FWHM (10 Hz for the last group: residual water in the
         # quantifier), no Gaussian; 2) 3 Hz Lorentzian with sigma 15/s, tried only where start 1 ends with
@@ -431,8 +463,9 @@ class LCMFitter(LCMReport):
         # Fisher information of [amplitudes, baseline, nonlinear] with sigma^2 from the residual
         J_nl = self._jac_nonlinear(th, coef, A, ls).transpose(1, 2)
         P = self.poly.to(A.dtype)
-        cols = torch.cat([A.transpose(1, 2), P[None].expand(A.shape[0], M, K), 1j * P[None].expand(A.shape[0], M, K),
-                          J_nl], 2)
+        ext = [] if self._extra is None else [self._extra.to(A.dtype).transpose(1, 2)]
+        cols = torch.cat([A.transpose(1, 2), *ext, P[None].expand(A.shape[0], M, K),
+                          1j * P[None].expand(A.shape[0], M, K), J_nl], 2)
         # in double precision with Jacobi scaling: the columns' scales span many decades
         Jr = torch.cat([cols.real, cols.imag], 1).to(torch.float64)
         dof = max(2 * M - Jr.shape[2], 1)
@@ -446,5 +479,8 @@ class LCMFitter(LCMReport):
         amps = coef[:, :L]
         params = {k: v.cpu().numpy() for k, v in th.items()}
         params["sigma"] = np.sqrt(params["sigma2"])  # Gaussian sigma (1/s): exp(-sigma^2 t^2)
+        F = 0 if self._extra is None else self._extra.shape[1]
+        if F:
+            params["extra"] = coef[:, L:L + F].cpu().numpy().astype(np.float64)
         return LCMResult(self.names, amps.cpu().numpy().astype(np.float64), crlb.cpu().numpy(), params,
-                         coef[:, L:].cpu().numpy(), model.cpu().numpy(), y.cpu().numpy(), self.axis.ppm[self.win])
+                         coef[:, L + F:].cpu().numpy(), model.cpu().numpy(), y.cpu().numpy(), self.axis.ppm[self.win])
