@@ -60,6 +60,7 @@ class PhysicsGenerator(Generator):
         ro, rd = self._q.fit(np.stack([x["off"] for x in sp]), np.stack([x["diff"] for x in sp]))
         clean_off = self._q.off.model_fid(ro)
         clean_diff = self._q.diff.model_fid(rd)
+        noise_band = ax.window(9.8, 10.8)
         out = []
         for b, (scan, p) in enumerate(zip(scans, ps)):
             # undo the referencing so synthetic transients sit where the real ones do
@@ -67,7 +68,7 @@ class PhysicsGenerator(Generator):
             back_p = -p.info.get("tcr_phase_rad", 0.0)
             clean = {OFF: clean_off[b], ON: clean_off[b] + clean_diff[b]}
             # noise: sd of the real part of single-transient spectra in a signal-free band (9.8-10.8 ppm)
-            spec = ax.to_spectrum(scan.fids)[:, ax.window(9.8, 10.8)]
+            spec = ax.to_spectrum(scan.fids)[:, noise_band]
             sigma_spec = float(np.median((spec - spec.mean(1, keepdims=True)).real.std(1)))
             out.append({"clean": clean, "f": -p.freq_hz + back_f, "phi": -p.phase_rad + back_p,
                         "edit": scan.edit.copy(), "sigma": sigma_spec / np.sqrt(ax.n_points), "site": scan.site,

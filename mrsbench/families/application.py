@@ -77,16 +77,16 @@ def run(ctx: Context) -> FamilyResult:
         tq = truth_quality(pa, truth[i]) if truth is not None else None
         return pa, quality_report(pa, sw.full[i], osprey=False), tq, noise
 
-    def condition(k):
-        i, n, _ = sw.jobs[k]
-        return test.scans[i].select(sw.selections[k]), max(pr.full_count - n, 0)
+    batch: dict = {}   # job -> (conditioning subset, transients to fill) of the batch announced last
 
     def produce(k):   # in order, in this thread: the generator is called sequentially with fixed seeds
-        if k % PREPARE_BATCH == 0:   # announce the next batch of conditioning scans (bounded memory)
-            ctx.prepare([c for c, fill in map(condition, range(k, min(k + PREPARE_BATCH, J))) if fill])
+        if k % PREPARE_BATCH == 0:   # select and announce the next batch of conditioning scans (bounded memory)
+            for j in range(k, min(k + PREPARE_BATCH, J)):
+                batch[j] = (test.scans[sw.jobs[j][0]].select(sw.selections[j]), max(pr.full_count - sw.jobs[j][1], 0))
+            ctx.prepare([c for c, fill in batch.values() if fill])
         i, n, r = sw.jobs[k]
         s = test.scans[i]
-        sub, fill = condition(k)
+        sub, fill = batch.pop(k)
         syn = ctx.sample(fill, sub, seed + 1000 + k) if fill else None
         aug = sub if syn is None else Scan(np.concatenate([sub.fids, syn.fids]), np.concatenate([sub.edit, syn.edit]),
                                            ax, s.subject, s.site)

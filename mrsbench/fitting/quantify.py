@@ -49,6 +49,8 @@ class Quantifier:
                              self.device)
         if self.mm3co not in ("tied", "free"):
             raise ValueError("mm3co must be 'tied' or 'free'")
+        if self.diff_misalignment not in ("none", "model"):
+            raise ValueError("diff_misalignment must be 'none' or 'model'")
         names = DIFF_METABOLITES + (DIFF_MM if self.mm3co == "free" else ())
         groups = [0] * len(DIFF_METABOLITES) + ([1] if self.mm3co == "free" else [])
         fids = basis.fids(self.axis, "diff", names)
@@ -83,7 +85,6 @@ class Quantifier:
         rd.flags = [row + [ro.flags[b][k]] for b, row in enumerate(rd.flags)]
         return ro, rd
 
-
     def _fit_diff(self, diff, off, shape, extra, passes: int = 3):
         """The DIFF fit; with misalignment columns, Gauss-Newton on the ON/OFF misalignment: each pass rotates
         and shifts ON = DIFF + OFF back by the total estimated so far (exactly, in the time domain) and refits,
@@ -108,8 +109,6 @@ class Quantifier:
         """(B, 2, N) spectra d/dphi and d/df (per rad, per Hz) of the OFF model, or None (see diff_misalignment)."""
         if self.diff_misalignment == "none":
             return None
-        if self.diff_misalignment != "model":
-            raise ValueError("diff_misalignment must be 'none' or 'model'")
         m = self.off.model_fid(ro)
         ax = self.axis
         return np.stack([ax.to_spectrum(1j * m), ax.to_spectrum(2j * np.pi * ax.time * m)], 1)
