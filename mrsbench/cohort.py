@@ -164,7 +164,8 @@ def _draw_concentrations(rng, n: int, sampling: str = "gaussian") -> list[dict]:
 
 def simulate_cohort(cfg: CohortConfig, progress: bool = False) -> tuple[Cohort, dict]:
     """Simulate a cohort. Returns the :class:`Cohort` (ground truth attached as a DataFrame) and a
-    dict of extra arrays: noise-free ON/OFF FIDs per subject (n_subjects, 2, N) and drift traces."""
+    dict of extra arrays: noise-free ON/OFF FIDs per subject (n_subjects, 2, N), the frequency (Hz) and
+    zero-order phase (rad; before motion corruption) of every transient (n_subjects, T)."""
     import pandas as pd
 
     rng = np.random.default_rng(cfg.seed)
@@ -180,7 +181,7 @@ def simulate_cohort(cfg: CohortConfig, progress: bool = False) -> tuple[Cohort, 
     gaba_int = diff_spec[names.index("GABA"), w].sum()
     mm_int = diff_spec[names.index("MM3co"), w].sum() if "MM3co" in names else 0.0
 
-    scans, rows, clean, drifts = [], [], [], []
+    scans, rows, clean, drifts, phases = [], [], [], [], []
     it = range(n_sub)
     if progress:
         from tqdm import tqdm
@@ -276,6 +277,7 @@ def simulate_cohort(cfg: CohortConfig, progress: bool = False) -> tuple[Cohort, 
         scans.append(Scan(fids, edit, ax, subject=subj, site=site["site"], meta={"simulated": True}))
         clean.append(np.stack([clean_on, clean_off]))  # truth: no phase, drift, eddy currents, water, noise
         drifts.append(df)
+        phases.append(ph)
         naa_lw = _voigt_fwhm(lor, gau)
         row = {"subject": subj, "site": site["site"], **{m: round(v, 6) for m, v in conc.items()},
                "lorentz_lw_hz": lor, "gauss_lw_hz": gau, "naa_fwhm_hz": naa_lw, "snr": snr,
@@ -287,7 +289,7 @@ def simulate_cohort(cfg: CohortConfig, progress: bool = False) -> tuple[Cohort, 
         rows.append(row)
     gt = pd.DataFrame(rows)
     cohort = Cohort(scans, name=cfg.name, ground_truth=gt, meta={"config": cfg.to_dict()})
-    extras = {"clean": np.stack(clean), "drift_hz": np.stack(drifts)}
+    extras = {"clean": np.stack(clean), "drift_hz": np.stack(drifts), "phase_rad": np.stack(phases)}
     return cohort, extras
 
 

@@ -137,7 +137,7 @@ def _load(path: Path, cfg: CohortConfig) -> tuple[Cohort, dict]:
     gt = pd.read_json(io.StringIO(str(z["gt"])), orient="records", dtype={"outlier_transients": str})
     gt["outlier_transients"] = gt["outlier_transients"].fillna("").astype(str)
     cohort = Cohort(scans, name=cfg.name, ground_truth=gt, meta=json.loads(str(z["meta"])))
-    return cohort, {"clean": z["clean"], "drift_hz": z["drift_hz"]}
+    return cohort, {k: z[k] for k in ("clean", "drift_hz", "phase_rad") if k in z.files}
 
 
 def load_dataset(name: str | Path, seed: int | None = None, with_extras: bool = False, progress: bool = True,
@@ -150,7 +150,7 @@ def load_dataset(name: str | Path, seed: int | None = None, with_extras: bool = 
     built-in one (editing-pulse detuning under drift is then off).
 
     The returned cohort's ``meta`` has ``dataset`` (name), ``identity`` (see :func:`dataset_identity`),
-    ``fingerprint``, ``content_hash`` (exact bytes, this machine only) and, when simulated, ``config``. With ``with_extras`` also returns the noise-free spectra and drift traces.
+    ``fingerprint``, ``content_hash`` (exact bytes, this machine only) and, when simulated, ``config``. With ``with_extras`` also returns the noise-free spectra and the frequency and phase traces.
     """
     p = Path(name)
     if str(name) not in DATASETS and (p.exists() or p.suffix or "/" in str(name)):
@@ -172,6 +172,8 @@ def load_dataset(name: str | Path, seed: int | None = None, with_extras: bool = 
             cohort, extras = _load(path, cfg)
         except Exception:
             cohort = None  # corrupt cache: regenerate
+        if cohort is not None and with_extras and "phase_rad" not in extras:
+            cohort = None  # written before the phase traces were kept: regenerate (same data)
     if cohort is None:
         cohort, extras = simulate_cohort(cfg, progress=progress)
         if use_cache:

@@ -21,6 +21,8 @@ def averaging_weights(d: np.ndarray, weighted: bool = True, reject: bool = True,
     rejected = ((d - med) / mad > z) if reject else np.zeros(len(d), bool)
     if rejected.all():
         rejected[:] = False
-    w = 1.0 / np.maximum(d, 1e-300) ** 2 if weighted else np.ones(len(d))
+    # ~1/d^2, scaled by the median distance so that identical (noise-free) transients, d = 0, get equal
+    # weights instead of 1/0
+    w = (med / np.maximum(d, 1e-6 * med)) ** 2 if weighted and med > 0 else np.ones(len(d))
     w = np.where(rejected, 0.0, w)
     return w / w.sum(), rejected

@@ -14,6 +14,11 @@ CHO_PPM = 3.2      # ON-to-OFF alignment window centre, +/- 0.09 ppm (Mikkelsen 
 CHO_CR_SEP_PPM = 0.185
 # L1 sub-spectrum alignment band (Osprey osp_editSubSpecAlignLNorm; Cleve et al. JMR 2017;279:60-69)
 L1_ALIGN_PPM = (0.0, 4.2)
+# Regions where edit-ON and edit-OFF differ under 1.9 ppm MEGA editing (shifts: Govindaraju et al. NBM 2000,
+# Table 2; editing: Mullins et al. NeuroImage 2014): NAA 2.01 and NAAG 2.05 (partly saturated by the editing
+# pulse), GABA C3/C2 1.89/2.28 and C4 3.01, Glu/Gln C3/C4 2.04-2.45 and C2 3.75, GSH glutamyl 2.15/2.55/3.77,
+# co-edited MM 3.0. The "l1_unedited" ON-to-OFF alignment leaves them out of its L1 sum.
+EDITED_PPM = ((1.85, 2.55), (2.88, 3.12), (3.63, 3.87))
 WATER_BAND_PPM = (4.4, 5.0)  # residual water (4.68 ppm at 37 C) and its drift-shifted copies
 
 
@@ -31,10 +36,10 @@ class ProcessingConfig:
     # transient is subtracted from the copies used for estimating the shifts (not from the averages)
     water_model: bool = True
     ref_passes: int = 2                            # reference updated with w = 0.5 corr^2 between passes
-    # ON-to-OFF alignment: "cho_tails" (least squares over Cho 3.2 +/- 0.09 ppm against OFF plus the
-    # DIFF's own tails in that window), "cho" (plain least squares there), "l1" (L1 norm of the real DIFF
-    # over 0-4.2 ppm, Cleve et al. 2017), "water" (4.68 +/- 0.22) or "none"; see align_on_to_off
-    align_conditions: str = "cho_tails"
+    # ON-to-OFF alignment: "l1_unedited" (L1 norm of the real DIFF over 0-4.2 ppm less the edited ranges,
+    # Cleve et al. 2017), "cho_tails" (least squares over Cho 3.2 +/- 0.09 ppm against OFF plus the DIFF's
+    # own tails there), "cho", "l1" (all of 0-4.2 ppm), "water" (4.68 +/- 0.22) or "none"; see align_on_to_off
+    align_conditions: str = "l1_unedited"
     weighted: bool = True                          # Osprey weighted averaging, w ~ 1/d^2
     reject_outliers: bool = True
     outlier_z: float = 3.0                         # robust z-score of d above which a transient is rejected
