@@ -160,13 +160,13 @@ def align_condition(fids: np.ndarray, axis: SpectralAxis, cfg: ProcessingConfig)
     return f, np.angle(np.exp(1j * phi))
 
 
-ALIGN_MODES = ("l1_unedited", "cho_tails", "l1", "cho", "water")  # the first is the default
+ALIGN_MODES = ("cho_tails", "l1_unedited", "l1", "cho", "water")
 
 
-def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, mode: str = "l1_unedited") -> tuple[float, float]:
+def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, mode: str = "cho_tails") -> tuple[float, float]:
     """(f, phi) that align ON to OFF, ON * exp(i(2 pi f t + phi)); ON and OFF already referenced and phased.
 
-    ``"l1_unedited"`` (default): minimise the L1 norm of the real DIFF (Cleve et al. JMR 2017; Osprey's
+    ``"l1_unedited"``: minimise the L1 norm of the real DIFF (Cleve et al. JMR 2017; Osprey's
     sub-spectrum alignment) over 0-4.2 ppm less the ranges the editing changes (:data:`EDITED_PPM`: NAA,
     GABA, Glx, GSH, co-edited MM), with residual water removed (HSVD). There ON - OFF is zero up to the
     misalignment, so the edited signals neither pull the estimate (plain ``"l1"``: 0.5-1.3 deg) nor
@@ -174,7 +174,7 @@ def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, mode: s
     0.04 Hz / 0.6 deg (mean |phi| 0.2 deg) on simulated pairs. On noisy scans the L1 norm is smoothed by the noise towards
     least squares and the tails of the edited signals then pull it by about 0.5 deg (simulated) to 1 deg
     (external pair at NAA SNR 200), still well inside its scatter on short scans.
-    ``"cho_tails"``: least squares over Cho 3.2 +/- 0.09 ppm against OFF plus the DIFF's own tails
+    ``"cho_tails"`` (default, harness 1.7): least squares over Cho 3.2 +/- 0.09 ppm against OFF plus the DIFF's own tails
     in that window (Kramers-Kronig from the DIFF's real part outside it); biased by 1.0 deg on the external
     pair (whose Cho is weak) and 2-4x less precise. ``"cho"``: the same against OFF alone (Mikkelsen et
     al. NBM 2020; pulled ~3 deg by the tails); ``"water"``: the same over residual water 4.68 +/- 0.22 ppm;
