@@ -191,7 +191,8 @@ def load_dataset(name: str | Path, seed: int | None = None, with_extras: bool = 
 
 
 def write_dataset(cohort: Cohort, extras: dict, out: str | Path, progress: bool = False) -> list[Path]:
-    """Write one NIfTI-MRS file per subject, ground_truth.csv and noise_free_spectra.npz."""
+    """Write one NIfTI-MRS file per subject, ground_truth.csv and noise_free_spectra.npz (noise-free ON/OFF
+    spectra and FIDs, each transient's frequency ``drift_hz`` and zero-order phase ``phase_rad``)."""
     from .io import write_nifti_mrs
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -208,5 +209,5 @@ def write_dataset(cohort: Cohort, extras: dict, out: str | Path, progress: bool 
         spec = ax.to_spectrum(extras["clean"])
         atomic_savez(out / "noise_free_spectra.npz", subjects=np.array(cohort.subjects), ppm=ax.ppm,
                  on=spec[:, 0], off=spec[:, 1], on_fid=extras["clean"][:, 0], off_fid=extras["clean"][:, 1],
-                 drift_hz=extras["drift_hz"])
+                 drift_hz=extras["drift_hz"], **({"phase_rad": extras["phase_rad"]} if "phase_rad" in extras else {}))
     return paths

@@ -172,6 +172,7 @@ def test_simulate_files_load_back(tmp_path):
     assert list(gt.subject) == cohort.subjects and "MM3co" in gt.columns
     z = np.load(tmp_path / "noise_free_spectra.npz")
     assert z["on"].shape == (2, 2048)
+    assert z["phase_rad"].shape == z["drift_hz"].shape == (2, cohort.scans[0].n_transients)
 
 
 def test_cli_simulate(tmp_path):
