@@ -155,7 +155,7 @@ def test_on_to_off_alignment_unbiased_on_noise_free_scans(small):
             est[m].append(align_on_to_off(on, off, ax, m))
     est = {m: np.array(v) for m, v in est.items()}
     default = np.array([align_on_to_off(*extras["clean"][i], ax) for i in range(6)])
-    np.testing.assert_array_equal(default, est["l1_unedited"])
+    np.testing.assert_array_equal(default, est[ProcessingConfig().align_conditions])
     u = est["l1_unedited"]
     print({m: (np.abs(v[:, 0]).max().round(3), np.degrees(np.abs(v[:, 1])).max().round(2)) for m, v in est.items()})
     assert np.all(np.abs(u[:, 0]) < 0.06) and np.all(np.degrees(np.abs(u[:, 1])) < 0.8)
@@ -164,7 +164,7 @@ def test_on_to_off_alignment_unbiased_on_noise_free_scans(small):
     assert np.median(np.degrees(np.abs(est["cho"][:, 1]))) > 2.0  # why plain "cho" is not used
     # a known shift is undone
     for shift in (4.0, 12.0, -20.0):  # beyond the L1 iteration's own capture range: the coarse restart
-        f, p = align_on_to_off(on * np.exp(1j * (2 * np.pi * shift * ax.time + 0.3)), off, ax)
+        f, p = align_on_to_off(on * np.exp(1j * (2 * np.pi * shift * ax.time + 0.3)), off, ax, "l1_unedited")
         assert f == pytest.approx(-shift, abs=0.05) and p == pytest.approx(-0.3, abs=0.01)
     with pytest.raises(ValueError):
         align_on_to_off(on, off, ax, "nonsense")
@@ -224,7 +224,7 @@ def test_external_pair_processed_without_bias(shared_dir, tmp_path):
     s = read_nifti_mrs(write_nifti_mrs(Scan.from_on_off(np.tile(on, (160, 1)), np.tile(off, (160, 1)), axe),
                                        tmp_path / "external.nii.gz"))
     assert s.axis.centre_ppm == 4.65
-    p = process(s)
+    p = process(s, ProcessingConfig(align_conditions="l1_unedited"))
     assert abs(p.info["on_to_off_hz"]) <= 0.03 and abs(np.degrees(p.info["on_to_off_rad"])) <= 0.3
     ax = s.axis
     # the ground truth on the same axis, shifted and phased as processing referenced the scan

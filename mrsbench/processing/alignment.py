@@ -160,13 +160,13 @@ def align_condition(fids: np.ndarray, axis: SpectralAxis, cfg: ProcessingConfig)
     return f, np.angle(np.exp(1j * phi))
 
 
-ALIGN_MODES = ("l1_unedited", "cho_tails", "l1", "cho", "water")  # the first is the default
+ALIGN_MODES = ("cho_tails", "l1_unedited", "l1", "cho", "water")
 
 
-def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, mode: str = "l1_unedited") -> tuple[float, float]:
+def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, mode: str = "cho_tails") -> tuple[float, float]:
     """(f, phi) that align ON to OFF, ON * exp(i(2 pi f t + phi)); ON and OFF already referenced and phased.
 
-    ``"l1_unedited"`` (default since harness 1.8): minimise the L1 norm of the real DIFF (Cleve et al. JMR 2017; Osprey's
+    ``"l1_unedited"``: minimise the L1 norm of the real DIFF (Cleve et al. JMR 2017; Osprey's
     sub-spectrum alignment) over 0-4.2 ppm less the ranges the editing changes (:data:`EDITED_PPM`: NAA,
     GABA, Glx, GSH, co-edited MM), with residual water removed (HSVD). There ON - OFF is zero up to the
     misalignment, so the edited signals neither pull the estimate (plain ``"l1"``: 0.5-1.3 deg) nor
@@ -176,7 +176,7 @@ def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, mode: s
     it: +0.5 deg on simulated full scans, +1.2 deg on the external pair at NAA SNR 200 (its ON's Cho and
     Cr CH2 are rotated against OFF). Phase error RMS against the simulator's truth: 0.9 / 1.3 deg on full /
     20 + 20 transient scans (``"cho_tails"``: 2.3 / 5.2).
-    ``"cho_tails"`` (the default up to harness 1.7): least squares over Cho 3.2 +/- 0.09 ppm against OFF plus the
+    ``"cho_tails"`` (default, harness 1.7): least squares over Cho 3.2 +/- 0.09 ppm against OFF plus the
     DIFF's own tails in that window (Kramers-Kronig from the DIFF's real part outside it); -1.0 deg on the
     noise-free external pair. ``"cho"``: the same against OFF alone (Mikkelsen et
     al. NBM 2020; pulled ~3 deg by the tails); ``"water"``: the same over residual water 4.68 +/- 0.22 ppm;
