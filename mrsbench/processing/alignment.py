@@ -186,7 +186,8 @@ def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, mode: s
     if mode in ("l1", "l1_unedited"):
         # residual water does not cancel between the averages (least of all in short scans) and its tail
         # would dominate the L1 norm: align copies with the water (HSVD, 4.4-5.0 ppm) removed
-        on_w, off_w = on - hsvd_components(on, axis, WATER_BAND_PPM), off - hsvd_components(off, axis, WATER_BAND_PPM)
+        on_w = on - hsvd_components(on, axis, WATER_BAND_PPM)
+        off_w = off - hsvd_components(off, axis, WATER_BAND_PPM)
         if mode == "l1":
             return _align_l1(on_w, off_w, axis)
         # delta 1e-4 (not 1e-3): a closer approximation of the L1 norm; noise-free bias 0.29 -> 0.41 deg
