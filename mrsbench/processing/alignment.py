@@ -160,23 +160,24 @@ def align_condition(fids: np.ndarray, axis: SpectralAxis, cfg: ProcessingConfig)
     return f, np.angle(np.exp(1j * phi))
 
 
-ALIGN_MODES = ("cho_tails", "l1_unedited", "l1", "cho", "water")
+ALIGN_MODES = ("l1_unedited", "cho_tails", "l1", "cho", "water")  # the first is the default
 
 
-def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, mode: str = "cho_tails") -> tuple[float, float]:
+def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis,
+                    mode: str = "l1_unedited") -> tuple[float, float]:
     """(f, phi) that align ON to OFF, ON * exp(i(2 pi f t + phi)); ON and OFF already referenced and phased.
 
-    ``"l1_unedited"``: minimise the L1 norm of the real DIFF (Cleve et al. JMR 2017; Osprey's
-    sub-spectrum alignment) over 0-4.2 ppm less the ranges the editing changes (:data:`EDITED_PPM`: NAA,
-    GABA, Glx, GSH, co-edited MM), with residual water removed (HSVD). There ON - OFF is zero up to the
-    misalignment, so the edited signals neither pull the estimate (plain ``"l1"``: 0.5-1.3 deg) nor
+    ``"l1_unedited"`` (default since harness 1.8): minimise the L1 norm of the real DIFF (Cleve et al.
+    JMR 2017; Osprey's sub-spectrum alignment) over 0-4.2 ppm less the ranges the editing changes
+    (:data:`EDITED_PPM`: NAA, GABA, Glx, GSH, co-edited MM), with residual water removed (HSVD). There
+    ON - OFF is zero up to the misalignment, so the edited signals neither pull the estimate (plain ``"l1"``: 0.5-1.3 deg) nor
     need a model. Measured noise-free: 0.000 Hz / 0.29 deg on the external challenge pair, at most
     0.04 Hz / 0.6 deg (mean |phi| 0.2 deg) on simulated pairs. On noisy scans the L1 norm is smoothed by
     the noise towards least squares, and what differs between ON and OFF in the included ranges then pulls
     it: +0.5 deg on simulated full scans, +1.2 deg on the external pair at NAA SNR 200 (its ON's Cho and
     Cr CH2 are rotated against OFF). Phase error RMS against the simulator's truth: 0.9 / 1.3 deg on full /
     20 + 20 transient scans (``"cho_tails"``: 2.3 / 5.2).
-    ``"cho_tails"`` (default, harness 1.7): least squares over Cho 3.2 +/- 0.09 ppm against OFF plus the
+    ``"cho_tails"`` (the default up to harness 1.7): least squares over Cho 3.2 +/- 0.09 ppm against OFF plus the
     DIFF's own tails in that window (Kramers-Kronig from the DIFF's real part outside it); -1.0 deg on the
     noise-free external pair. ``"cho"``: the same against OFF alone (Mikkelsen et
     al. NBM 2020; pulled ~3 deg by the tails); ``"water"``: the same over residual water 4.68 +/- 0.22 ppm;

@@ -36,10 +36,11 @@ class ProcessingConfig:
     # transient is subtracted from the copies used for estimating the shifts (not from the averages)
     water_model: bool = True
     ref_passes: int = 2                            # reference updated with w = 0.5 corr^2 between passes
-    # ON-to-OFF alignment (see align_on_to_off): "l1_unedited" (L1 norm of the real DIFF over 0-4.2 ppm less the edited ranges,
-    # Cleve et al. 2017), "cho_tails" (least squares over Cho 3.2 +/- 0.09 ppm against OFF plus the DIFF's
-    # own tails there), "cho", "l1" (all of 0-4.2 ppm), "water" (4.68 +/- 0.22) or "none"; see align_on_to_off
-    align_conditions: str = "cho_tails"
+    # ON-to-OFF alignment: "l1_unedited" (default since harness 1.8; L1 norm of the real DIFF over
+    # 0-4.2 ppm less the edited ranges, Cleve et al. 2017), "cho_tails" (least squares over Cho
+    # 3.2 +/- 0.09 ppm against OFF plus the DIFF's own tails there), "cho", "l1" (all of 0-4.2 ppm),
+    # "water" (4.68 +/- 0.22) or "none"; see align_on_to_off
+    align_conditions: str = "l1_unedited"
     weighted: bool = True                          # Osprey weighted averaging, w ~ 1/d^2
     reject_outliers: bool = True
     outlier_z: float = 3.0                         # robust z-score of d above which a transient is rejected
