@@ -254,9 +254,10 @@ def _embedding_real(train: Cohort, test: Cohort, pr: Preset, seed: int, held: Co
     k = min(len(H), len(T))
     t_sub = T[rng.choice(len(T), k, replace=False)]
     h_pick = rng.choice(len(H), k, replace=False)
+    from ._jit import import_umap
+    umap = import_umap()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import umap
         um = umap.UMAP(n_neighbors=pr.umap_neighbors, n_epochs=pr.umap_epochs, random_state=seed, n_jobs=1).fit(R)
     return dict(feat_pca=pca, real=R, cond_idx=cond_idx, per_subject=per, train_sub=t_sub, held_sub=H[h_pick],
                 umap=um, umap_real=np.asarray(um.embedding_), real_subject=np.concatenate(lab)[:n],

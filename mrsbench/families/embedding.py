@@ -37,7 +37,9 @@ def run(ctx: Context) -> FamilyResult:
     subjects.update(_pseudo_values({"memorisation_ratio": out["embedding.memorisation_ratio"]},
                                    lambda h, t: {"memorisation_ratio": ts.memorisation_ratio(U, t, h)},
                                    sw.held_sub, sw.train_sub, sw.held_subject, None, len(test.scans), False))
-    # UMAP learned on real test spectra, synthetic projected in
+    # UMAP learned on real test spectra, synthetic projected in (its numba code cached on disk)
+    from .._jit import import_umap
+    import_umap()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         eF = sw.umap.transform(F)
