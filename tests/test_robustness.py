@@ -164,6 +164,9 @@ def _mlflow_runs(db: Path) -> list:
 
 INTERRUPT = textwrap.dedent("""
     import os, signal, sys
+    # Python's own SIGINT handler, as in a terminal: a child started from a background job of a
+    # non-interactive shell inherits SIGINT ignored, and the signal would then never arrive
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from mrsbench import outputs
     from mrsbench.cli import main
     real = outputs._figures
