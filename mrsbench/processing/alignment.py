@@ -170,15 +170,15 @@ def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis,
     ``"l1_unedited"`` (default since harness 1.8): minimise the L1 norm of the real DIFF (Cleve et al.
     JMR 2017; Osprey's sub-spectrum alignment) over 0-4.2 ppm less the ranges the editing changes
     (:data:`EDITED_PPM`: NAA, GABA, Glx, GSH, co-edited MM), with residual water removed (HSVD). There
-    ON - OFF is zero up to the misalignment, so the edited signals neither pull the estimate (plain ``"l1"``: 0.5-1.3 deg) nor
-    need a model. Measured noise-free: 0.000 Hz / 0.29 deg on the external challenge pair, at most
-    0.04 Hz / 0.6 deg (mean |phi| 0.2 deg) on simulated pairs. On noisy scans the L1 norm is smoothed by
-    the noise towards least squares, and what differs between ON and OFF in the included ranges then pulls
+    ON - OFF is zero up to the misalignment, so the edited signals neither pull the estimate (plain
+    ``"l1"``: 0.5-1.3 deg) nor need a model. Measured noise-free: 0.000 Hz / 0.29 deg on the external
+    challenge pair, at most 0.04 Hz / 0.6 deg (mean |phi| 0.2 deg) on simulated pairs. On noisy scans the
+    L1 norm is smoothed by the noise towards least squares, and what differs between ON and OFF in the included ranges then pulls
     it: +0.5 deg on simulated full scans, +1.2 deg on the external pair at NAA SNR 200 (its ON's Cho and
     Cr CH2 are rotated against OFF). Phase error RMS against the simulator's truth: 0.9 / 1.3 deg on full /
     20 + 20 transient scans (``"cho_tails"``: 2.3 / 5.2).
-    ``"cho_tails"`` (the default up to harness 1.7): least squares over Cho 3.2 +/- 0.09 ppm against OFF plus the
-    DIFF's own tails in that window (Kramers-Kronig from the DIFF's real part outside it); -1.0 deg on the
+    ``"cho_tails"`` (the default up to harness 1.7): least squares over Cho 3.2 +/- 0.09 ppm against OFF
+    plus the DIFF's own tails in that window (Kramers-Kronig from the DIFF's real part outside it); -1.0 deg on the
     noise-free external pair. ``"cho"``: the same against OFF alone (Mikkelsen et
     al. NBM 2020; pulled ~3 deg by the tails); ``"water"``: the same over residual water 4.68 +/- 0.22 ppm;
     ``"l1"``: the L1 norm over all of 0-4.2 ppm."""
@@ -201,9 +201,9 @@ def align_on_to_off(on: np.ndarray, off: np.ndarray, axis: SpectralAxis,
         # error RMS: n = 20: 0.15 Hz / 1.2 deg (start (0, 0) only: 0.41 / 2.4; the coarse start only when it
         # disagrees by > 1 Hz: 0.32 / 2.1); n = 5: 0.36 / 2.1 (1.25 / 6.5; 0.47 / 3.0)
         starts = ((0.0, 0.0), (_coarse_shift(on_w, off_w, axis), 0.0))
-        fits = [_align_l1(on_w, off_w, axis, exclude=EDITED_PPM, delta_rel=1e-4, start=s) for s in starts]
-        costs = [_l1_norm(on_w, off_w, axis, *fp, EDITED_PPM) for fp in fits]
-        return fits[int(np.argmin(costs))]
+        fits = [_l1_fit(on_w, off_w, axis, exclude=EDITED_PPM, delta_rel=1e-4, start=s) for s in starts]
+        f, p, _ = fits[int(np.argmin([fit[2] for fit in fits]))]
+        return f, p
     lo, hi = (4.68 - 0.22, 4.68 + 0.22) if mode == "water" else (CHO_PPM - 0.09, CHO_PPM + 0.09)
     m = np.fft.ifftshift(axis.window(lo, hi))  # window in unshifted FFT order
     S_all = np.fft.fft(off)
@@ -258,11 +258,6 @@ def _l1_mask(axis: SpectralAxis, exclude) -> np.ndarray:
     return np.fft.ifftshift(w)
 
 
-def _l1_norm(on, off, axis, f, phi, exclude=()) -> float:
-    w = _l1_mask(axis, exclude)
-    return float(np.abs(_shifted_spectra(on, axis, f, phi, w)[0].real - np.fft.fft(off)[w].real).sum())
-
-
 def _coarse_shift(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, max_hz: float = 25.0, zf: int = 4) -> float:
     """Frequency (Hz) that moves ON onto OFF, from the peak of the cross-correlation of their magnitude
     spectra over 1.8-4.2 ppm (phase-independent; a 1/``zf`` point grid, +/- ``max_hz``)."""
@@ -278,11 +273,17 @@ def _coarse_shift(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, max_hz: f
     return float(-lags[int(np.argmax(cc))] * step)
 
 
-def _align_l1(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, iterations: int = 40,
-              delta_rel: float = 1e-3, exclude=(), start=(0.0, 0.0)) -> tuple[float, float]:
+def _align_l1(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, **kw) -> tuple[float, float]:
+    """(f, phi) of :func:`_l1_fit`."""
+    f, phi, _ = _l1_fit(on, off, axis, **kw)
+    return f, phi
+
+
+def _l1_fit(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, iterations: int = 40,
+            delta_rel: float = 1e-3, exclude=(), start=(0.0, 0.0)) -> tuple[float, float, float]:
     """min over (f, phi) of sum |Re(ON' - OFF)| over 0-4.2 ppm less the ``exclude`` ppm ranges, by
     iteratively reweighted Gauss-Newton (weights 1 / max(|r|, delta), delta = ``delta_rel`` of the largest
-    OFF point), started at ``start`` (Hz, rad)."""
+    OFF point), started at ``start`` (Hz, rad). Returns (f, phi, the L1 norm there)."""
     w = _l1_mask(axis, exclude)
     off_re = np.fft.fft(off)[w].real
     delta = delta_rel * (float(np.abs(off_re).max()) or 1.0)
@@ -296,7 +297,8 @@ def _align_l1(on: np.ndarray, off: np.ndarray, axis: SpectralAxis, iterations: i
         f, phi = f - step[0], phi - step[1]
         if abs(step[0]) < 1e-5 and abs(step[1]) < 1e-6:
             break
-    return float(f), float(np.angle(np.exp(1j * phi)))
+    f, phi = float(f), float(np.angle(np.exp(1j * phi)))
+    return f, phi, float(np.abs(_shifted_spectra(on, axis, f, phi, w)[0].real - off_re).sum())
 
 
 # --- pipeline ---------------------------------------------------------------------------------
