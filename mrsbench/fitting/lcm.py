@@ -117,10 +117,11 @@ class LCMFitter(LCMReport):
         # the basis sorted by group, so each group's line shape multiplies one contiguous slice (a
         # broadcast product, no (B, L, N) gather of line shapes); columns are put back in basis order
         order = np.argsort(self.groups, kind="stable")
+        self._order = torch.as_tensor(order, device=self.device)
         self._basis_sorted = self.basis[torch.as_tensor(order, device=self.device)].contiguous()
         sg = self.groups[order]
-        self._group_slices = [(int(g), int(np.searchsorted(sg, g)), int(np.searchsorted(sg, g, "right")))
-                              for g in np.unique(sg)]
+        self._group_slices = [(g, int(np.searchsorted(sg, g)), int(np.searchsorted(sg, g, "right")))
+                              for g in range(self.G)]  # (an empty slice for a group without columns)
         self._unsort = None if np.array_equal(order, np.arange(len(order))) else \
             torch.as_tensor(np.argsort(order), device=self.device)
 
@@ -144,16 +145,22 @@ class LCMFitter(LCMReport):
         # (one (B, L, N) array per call costs more in fresh pages than the FFT itself)
         blk = max(1, Bn if self.device != "cpu" else min(Bn, _CPU_BLOCK))
         work = torch.empty((blk, L, N), dtype=self._ct, device=self.device)
+        ph = self._phase(th)                                                         # (B, M)
         for i in range(0, Bn, blk):
             w = work[:min(blk, Bn - i)]
             for g, a, b in self._group_slices:
                 torch.mul(self._basis_sorted[a:b], ls[i:i + blk, g:g + 1], out=w[:, a:b])
-            cols[i:i + blk] = self._spec(w)
+            # the window of the transform times the phase, written straight into the columns (one pass)
+            torch.mul(self._spec(w), ph[i:i + blk, None, :], out=cols[i:i + blk])
         if self._unsort is not None:
             cols = cols[:, self._unsort]
-        ph = torch.polar(torch.ones((), dtype=self._dt, device=self.device).expand(Bn, len(self.win)),
-                        th["phi0"][:, None] + th["phi1"][:, None] * self.nu[None])  # (B, M)
-        return cols * ph[:, None, :], ls
+        return cols, ls
+
+    def _phase(self, th):
+        """exp(i(phi0 + phi1 nu)) over the window, (B, M) complex."""
+        torch = _torch()
+        return torch.polar(torch.ones((), dtype=self._dt, device=self.device).expand(th["phi0"].shape[0], len(self.win)),
+                           th["phi0"][:, None] + th["phi1"][:, None] * self.nu[None])
 
     @staticmethod
     def _ri(z):
@@ -240,8 +247,8 @@ class LCMFitter(LCMReport):
         coef = nnls_normal(Gm, h, A.shape[1], c0, self.config.nnls_iterations)
         return coef.to(self._dt), Gm, h
 
-    def _residual(self, th, y, c0=None):
-        A, ls = self._design(th)
+    def _residual(self, th, y, c0=None, design=None):
+        A, ls = self._design(th) if design is None else design
         coef, Gm, h = self._solve_linear(A, y, c0)
         return y - self._model(A, coef), coef, A, ls, Gm, h
 
@@ -251,11 +258,11 @@ class LCMFitter(LCMReport):
         L = A.shape[1]
         c = coef[:, :L].to(A.dtype)
         t = self.t
-        ph = torch.polar(torch.ones((), dtype=self._dt, device=self.device).expand(A.shape[0], len(self.win)),
-                         th["phi0"][:, None] + th["phi1"][:, None] * self.nu[None])
-        # combined FID of each group, already broadened: (B, G, N)
-        cg = c[:, None, :] * self.gmask.T.to(c.dtype)[None]           # (B, G, L)
-        sg = (cg @ self.basis) * ls
+        ph = self._phase(th)
+        # combined FID of each group, already broadened: (B, G, N); one (B, l_g) x (l_g, N) product per
+        # group on its contiguous slice of the group-sorted basis (no per-spectrum copy of the basis)
+        cs = c if self._unsort is None else c[:, self._order]
+        sg = torch.stack([cs[:, a:b] @ self._basis_sorted[a:b] for _, a, b in self._group_slices], 1) * ls
         G = self.G
         d = self._spec(torch.cat([sg * (-t), sg * (-t ** 2)], 1)) * ph[:, None]  # (B, 2G, M)
         met = (c[:, None, :] @ A)                                     # (B, 1, M) metabolites incl. phase
@@ -368,7 +375,7 @@ class LCMFitter(LCMReport):
         # zero-order phase start: unconstrained complex least squares on the unphased columns; the
         # phase of the amplitude-weighted coefficient sum is the common phase of the metabolites
         th["phi0"] = torch.zeros(Bn, dtype=self._dt, device=self.device)
-        A0, _ = self._design(th)
+        A0, ls0 = self._design(th)
         AhA = A0.conj() @ A0.transpose(1, 2)
         Ahy = (A0.conj() @ y[..., None])[..., 0]
         eye = torch.eye(AhA.shape[1], dtype=AhA.dtype, device=self.device)
@@ -381,7 +388,11 @@ class LCMFitter(LCMReport):
                 k, val = ("sigma2", val ** 2) if k == "sigma" else (k, val)
                 th[k] = torch.as_tensor(val, dtype=self._dt, device=self.device).reshape(th[k].shape)
         v = self._pack(self._unpack(self._pack(th)))
-        state = [v, *self._residual(self._unpack(v), y)]   # v, r, coef, A, ls, Gram, X^T y
+        thv = self._unpack(v)
+        # without ``init`` only phi0 moved since A0 (phi1 = 0): the columns are A0 times exp(i phi0),
+        # exactly what _design would return, without a second transform of every column
+        design = None if init is not None else (A0 * self._phase(thv)[:, None, :], ls0)
+        state = [v, *self._residual(thv, y, design=design)]   # v, r, coef, A, ls, Gram, X^T y
         iters = np.zeros(Bn, int)
         done = np.zeros(Bn, bool) if not fix_shape else np.ones(Bn, bool)
         if not fix_shape:
