@@ -439,8 +439,10 @@ class LCMFitter(LCMReport):
                                       g[..., None])[..., 0].to(va.dtype)
             v_new = self._pack(self._unpack(va + step))
             # trial steps only for the spectra that are not flat
+            every = not flat.any()   # (then no gathers: the trial rows are the active rows)
             tri = torch.as_tensor(np.flatnonzero(~flat), device=self.device)
-            new = [v_new[tri], *self._residual(self._unpack(v_new[tri]), ya[tri], ca[tri])]
+            new = [v_new, *self._residual(self._unpack(v_new), ya, ca)] if every else \
+                [v_new[tri], *self._residual(self._unpack(v_new[tri]), ya[tri], ca[tri])]
             cost_new = cost.clone()
             cost_new[tri] = (new[1].abs() ** 2).sum(1)
             ok = cost_new < cost
@@ -448,9 +450,12 @@ class LCMFitter(LCMReport):
             # largest damping (a minimum to within the arithmetic's precision)
             conv = flat | ((ok & (cost - cost_new <= cfg.ftol * cost)) | (~ok & (lam >= 1e6))).cpu().numpy()
             okt = ok[tri]
-            oki = tri[okt]
-            for x, xn in zip(cur, new):
-                x[oki] = xn[okt]
+            if every and bool(okt.all()):
+                cur = new   # every step accepted: the trial state is the new state (no row-wise copy)
+            else:
+                oki = tri[okt]
+                for x, xn in zip(cur, new):
+                    x[oki] = xn[okt]
             cost = torch.where(ok, cost_new, cost)
             lam = torch.where(ok, lam / 3, lam * 4).clamp(1e-7, 1e7)
             iters[act_np] += 1
