@@ -31,7 +31,15 @@ PLUGIN = textwrap.dedent("""
                 os.kill(os.getpid(), signal.SIGKILL)
             return super().fit(train, seed=seed, val=val)
 
-    MRSBENCH_GENERATORS = {"broken": Broken, "killonce": KillOnce}
+    class EnvProbe(PCAGenerator):
+        '''Fails unless the driver's MRSBENCH_* environment reached the process that fits it.'''
+        name = "envprobe"
+        def fit(self, train, seed=0, val=None):
+            if os.environ.get("MRSBENCH_SWEEP_PROBE") != "on":
+                raise ValueError("MRSBENCH_SWEEP_PROBE did not reach this worker")
+            return super().fit(train, seed=seed, val=val)
+
+    MRSBENCH_GENERATORS = {"broken": Broken, "killonce": KillOnce, "envprobe": EnvProbe}
 """)
 
 
@@ -141,12 +149,15 @@ def test_killed_sweep_resumes_only_missing_cells(tmp_path, plugin):
     assert "checksum" in existing_problem(Cell("pca", "simgaba-small", "tiny", 0), root)
 
 
-def test_local_ray_sweep_matches_sequential(sequential, tmp_path):
+def test_local_ray_sweep_matches_sequential(sequential, tmp_path, plugin, monkeypatch):
+    """Also: the embedded cluster's workers see the driver's MRSBENCH_* variables (set after Python started)."""
     pytest.importorskip("ray")
     seq_root, _ = sequential
-    rep = run_sweep(SweepSpec(models=["pca"], presets=["tiny"], seeds=[0], root=str(tmp_path), backend="ray",
-                              workers=2, leaderboard=True, track=False), progress=False)
-    assert rep.backend == "ray" and [o.status for o in rep.outcomes] == ["done"]
+    monkeypatch.setenv("MRSBENCH_SWEEP_PROBE", "on")
+    rep = run_sweep(SweepSpec(models=["pca", "envprobe"], presets=["tiny"], seeds=[0], root=str(tmp_path),
+                              plugins=[str(plugin)], backend="ray", workers=2, leaderboard=True, track=False),
+                    progress=False)
+    assert rep.backend == "ray" and [o.status for o in rep.outcomes] == ["done", "done"], rep.text()
     a = json.loads((seq_root / "simgaba-small" / "tiny" / "pca-seed0.json").read_text())
     b = json.loads((tmp_path / "simgaba-small" / "tiny" / "pca-seed0.json").read_text())
     assert set(a) == set(b) and a["split"] == b["split"] and a["dataset_hash"] == b["dataset_hash"]
