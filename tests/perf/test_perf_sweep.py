@@ -20,14 +20,14 @@ def _fresh_shared(monkeypatch, tmp_path):
     shared._MEMO.clear()
 
 
-def _sweep_in_fresh_process(root, backend, env_extra=None) -> float:
-    """Seconds for `mrsbench sweep` of the 2-model x 2-seed tiny grid in a fresh process with a fresh shared
-    cache (so every mode pays its own start-up: imports, UMAP's compilation, Ray's start)."""
+def _sweep_in_fresh_process(root, backend, env_extra=None, preset="tiny") -> float:
+    """Seconds for `mrsbench sweep` of the 2-model x 2-seed grid of ``preset`` in a fresh process with a fresh
+    shared cache (so every mode pays its own start-up: imports, loading UMAP's compiled code, Ray's start)."""
     import os
     import subprocess
     import sys
     env = dict(os.environ, MRSBENCH_SHARED_DIR=str(root / "shared"), **(env_extra or {}))
-    cmd = [sys.executable, "-m", "mrsbench", "sweep", "--models", "pca,physics", "--presets", "tiny", "--seeds", "0,1",
+    cmd = [sys.executable, "-m", "mrsbench", "sweep", "--models", "pca,physics", "--presets", preset, "--seeds", "0,1",
            "--backend", backend, "--root", str(root / "out"), "--no-track", "--quiet"]
     if backend == "ray":
         cmd += ["--workers", "2"]
@@ -53,6 +53,20 @@ def test_bench_sweep_two_workers_vs_sequential(benchmark, tmp_path):
                                 speedup_vs_one_thread=round(t_one / t_par, 2))
     print(f"\nsequential {t_seq:.1f} s, 2 Ray workers {t_par:.1f} s: speed-up {t_seq / t_par:.2f}x; "
           f"sequential on one thread {t_one:.1f} s: {t_one / t_par:.2f}x")
+
+
+@pytest.mark.heavy
+def test_bench_sweep_two_workers_vs_sequential_quick_grid(benchmark, tmp_path):
+    """The same 2-model x 2-seed comparison on the quick preset (cells of ~15-25 s instead of ~5 s): how much of
+    the tiny grid's shortfall is Ray's fixed cost (its start ~5-6 s and shutdown ~1.5 s, the workers' imports)."""
+    pytest.importorskip("ray")
+    _sweep_in_fresh_process(tmp_path / "warm", "local")   # untimed: umap's compiled code cached (see above)
+    t_seq = _sweep_in_fresh_process(tmp_path / "seq", "local", preset="quick")
+    t_par = benchmark.pedantic(_sweep_in_fresh_process, args=(tmp_path / "ray", "ray"), kwargs=dict(preset="quick"),
+                               rounds=1, iterations=1)
+    benchmark.extra_info.update(sequential_s=round(t_seq, 1), ray_2_workers_s=round(t_par, 1),
+                                speedup=round(t_seq / t_par, 2))
+    print(f"\nquick grid: sequential {t_seq:.1f} s, 2 Ray workers {t_par:.1f} s: speed-up {t_seq / t_par:.2f}x")
 
 
 @pytest.mark.heavy
