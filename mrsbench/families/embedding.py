@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..pool import tqdm_if
+from ..pool import single_threaded_libraries, tqdm_if
 from ..shared import features
 from . import Context, FamilyResult
 
@@ -29,14 +29,14 @@ def run(ctx: Context) -> FamilyResult:
     # the statistics are many small products (the jackknife repeats them per subject): one BLAS thread each
     # (measured, quick preset, 2 cores: the embedding stage 2.8 s with OpenBLAS's 2 threads, 1.4 s with 1);
     # the generator's sampling keeps the process's settings
-    with _one_blas_thread():
+    with single_threaded_libraries():
         F = feat(np.concatenate(fake))[:n]
         full = stats(R, F)
         out = {f"embedding.{k}": v for k, v in full.items()}
         out["embedding.frechet"] = ts.frechet_distance(R, F)
     # memorisation: unconditioned samples vs equal-size training and held-out sets
     U_fids = ctx.sample(n // 2 + 1, None, seed + 7).fids
-    with _one_blas_thread():
+    with single_threaded_libraries():
         U = feat(U_fids)
         out["embedding.memorisation_ratio"] = ts.memorisation_ratio(U, sw.train_sub, sw.held_sub)
         subjects = _pseudo_values(full, stats, R, F, sw.real_subject, f_subj, len(test.scans), ctx.progress)
@@ -63,12 +63,6 @@ def run(ctx: Context) -> FamilyResult:
         ax.legend()
         return fig
     return FamilyResult(out, {"umap.png": umap_figure}, subjects=subjects)
-
-
-def _one_blas_thread():
-    """Context: the BLAS libraries numpy and scipy use limited to one thread (threadpoolctl)."""
-    from threadpoolctl import threadpool_limits
-    return threadpool_limits(1, user_api="blas")
 
 
 def _pseudo_values(full: dict, stats, A: np.ndarray, B: np.ndarray, a_subj: np.ndarray, b_subj, n_subjects: int,
