@@ -57,7 +57,9 @@ class PhysicsGenerator(Generator):
         ax = self.axis
         ps = [process(s) for s in scans]
         sp = [p.spectra() for p in ps]
-        ro, rd = self._q.fit(np.stack([x["off"] for x in sp]), np.stack([x["diff"] for x in sp]))
+        # DIFF with each scan's own editing (its ON transients' frequency offsets), as the harness quantifies
+        ro, rd = self._q.fit(np.stack([x["off"] for x in sp]), np.stack([x["diff"] for x in sp]),
+                             on_offsets=[p.on_offsets_hz() for p in ps])
         clean_off = self._q.off.model_fid(ro)
         clean_diff = self._q.diff.model_fid(rd)
         noise_band = ax.window(9.8, 10.8)

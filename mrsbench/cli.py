@@ -259,8 +259,9 @@ def _cmd_quantify(args) -> int:
     q = Quantifier(cohort.axis)
     tables = []
     for scan in cohort.scans:
-        sp = process(scan).spectra()
-        t = quantify_table(sp["off"], sp["diff"], scan.axis, quantifier=q)
+        p = process(scan)
+        sp = p.spectra()
+        t = quantify_table(sp["off"], sp["diff"], scan.axis, quantifier=q, on_offsets=p.on_offsets_hz())
         tables.append(t.assign(subject=scan.subject) if len(cohort.scans) > 1 else t)
     table = pd.concat(tables, ignore_index=True)
     if args.out:

@@ -20,6 +20,7 @@ import numpy as np
 
 from .axis import SpectralAxis
 from .data import Cohort, Scan
+from .physics.detuning import EDIT_GRID_HZ
 
 COHORT_VERSION = "2"  # bump when the simulator's output changes (invalidates dataset caches)
 
@@ -42,7 +43,6 @@ T2_S = {"NAA": 0.247, "NAAG": 0.247, "Cr": 0.162, "PCr": 0.162, "GPC": 0.207, "P
         "Glu": 0.180, "Gln": 0.180, "GSH": 0.150, "mI": 0.200, "sI": 0.200, "Tau": 0.150, "Asp": 0.150,
         "Lac": 0.150}
 
-EDITED = ("NAA", "NAAG", "GABA", "Glu", "Gln", "GSH")  # spins within reach of the 1.9 ppm editing pulse
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class CohortConfig:
     amp_jitter: float = 0.01
     water_jitter: float = 0.25
     motion_prob: float = 0.008
-    edit_grid_hz: tuple[float, ...] = (-24.0, -16.0, -8.0, -4.0, 0.0, 4.0, 8.0, 16.0, 24.0)
+    edit_grid_hz: tuple[float, ...] = EDIT_GRID_HZ
     # a user-supplied MEGA-PRESS basis (FSL-MRS JSON ON/OFF folders or LCModel .BASIS pair) instead of the
     # built-in one; editing-pulse detuning under drift needs the built-in engine and is then off
     basis_dir: str | None = None
@@ -122,17 +122,8 @@ def _bases(cfg: CohortConfig):
     on = basis.fids(ax, "on", names)
     off = basis.fids(ax, "off", names)
     water = basis.fids(ax, "off", ["H2O"])[0] / 2.0  # one proton-equivalent
-    grid = np.zeros((len(cfg.edit_grid_hz), len(names), ax.n_points), complex)
-    from dataclasses import replace
-    for g, d_hz in enumerate(cfg.edit_grid_hz):
-        grid[g] = on
-        if d_hz == 0:
-            continue
-        # drift by +d Hz moves the spins up in frequency: the pulse sits d Hz lower relative to them
-        b = load_basis(replace(base_cfg, edit_on_ppm=base_cfg.edit_on_ppm - d_hz / cfg.f0_mhz), metabolites=EDITED)
-        idx = [names.index(n) for n in EDITED]
-        grid[g, idx] = b.fids(ax, "on", EDITED)
-    return names, on, off, grid, water
+    from .physics.detuning import detuned_on_fids
+    return names, on, off, detuned_on_fids(base_cfg, ax, on, names, cfg.edit_grid_hz), water
 
 
 def _loguniform(rng, lo, hi, size=None):

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import InputError
 
-HARNESS_VERSION = "1.8"   # bump whenever the protocol (presets, metrics, splits, quantifier) changes; 1.4: LCM fits converge (sigma^2, variable projection, 2 starts); 1.5: exact NNLS + second start only where needed, average frame at the median transient; 1.6: effective transients (subset-alone curve), truth-referenced scores, honest SNR, failures left out of the means, the full scan fitted once per subject; 1.7: quick preset in 4 site-stratified folds (every subject tested), per-subject statistics with bootstrap intervals, noise ratio of means; 1.8: ON-to-OFF alignment by the L1 norm of the DIFF outside the edited ranges (l1_unedited)
+HARNESS_VERSION = "1.9"   # bump whenever the protocol (presets, metrics, splits, quantifier) changes; 1.4: LCM fits converge (sigma^2, variable projection, 2 starts); 1.5: exact NNLS + second start only where needed, average frame at the median transient; 1.6: effective transients (subset-alone curve), truth-referenced scores, honest SNR, failures left out of the means, the full scan fitted once per subject; 1.7: quick preset in 4 site-stratified folds (every subject tested), per-subject statistics with bootstrap intervals, noise ratio of means; 1.8: ON-to-OFF alignment by the L1 norm of the DIFF outside the edited ranges (l1_unedited); 1.9: DIFF fitted with the OFF fit's phase and with each scan's own editing (ON basis at its transients' measured frequency offsets)
 SCHEMA = "mrsbench.results/1"
 
 

@@ -331,7 +331,8 @@ def fit_block(procs: list, axis) -> dict:
     q = _QUANTIFIERS[axis]
     off = np.stack([p.spectra()["off"] for p in procs])
     diff = np.stack([p.spectra()["diff"] for p in procs])
-    ro, rd = q.fit(off, diff)
+    # DIFF with each scan's own editing: ON at the frequency offsets its transients were acquired at
+    ro, rd = q.fit(off, diff, on_offsets=[p.on_offsets_hz() for p in procs])
     lr = lcm_ratios(ro, rd)
     gg = gannet_fits(off, diff, axis)["gabaglx_cr"]
     # headline GABA+/tCr from the LCM; the Gannet-style estimate (GABAGlx, Gannet's default) alongside

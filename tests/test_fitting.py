@@ -269,7 +269,7 @@ def test_lcm_converges_to_the_best_of_random_restarts(validation):
     >= 95% of them (the former sigma parameterisation, 10 fixed iterations and one start: 31%, with 16
     fits stuck at sigma = 0), every fit reports convergence and no Gaussian sigma is stuck at 0."""
     from mrsbench.fitting.quantify import Quantifier
-    cohort, (off, _) = validation
+    cohort, (off, *_) = validation
     fitter = Quantifier(cohort.axis).off
     res = fitter.fit(off)
     cost = lambda r: np.sum(np.abs(r.data - r.fit) ** 2, 1)

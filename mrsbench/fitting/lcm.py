@@ -19,6 +19,7 @@ the Fisher information of the full model at the solution.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +71,18 @@ class LCMResult:
     flags: list = field(default_factory=list)  # per spectrum, per amplitude: str
     iterations: np.ndarray | None = None          # (B,) LM iterations taken
     converged: np.ndarray | None = None           # (B,) bool
+    basis: np.ndarray | None = None               # (B, L, N) the per-spectrum basis, where one was given
+
+    @classmethod
+    def concat(cls, parts: list) -> "LCMResult":
+        """One result from the results of consecutive batches (same fitter)."""
+        cat = lambda xs: None if xs[0] is None else np.concatenate(xs)
+        p0 = parts[0]
+        return cls(p0.names, cat([p.amplitudes for p in parts]), cat([p.crlb for p in parts]),
+                   {k: np.concatenate([p.params[k] for p in parts]) for k in p0.params},
+                   cat([p.baseline for p in parts]), cat([p.fit for p in parts]), cat([p.data for p in parts]), p0.ppm,
+                   [row for p in parts for row in p.flags], cat([p.iterations for p in parts]),
+                   cat([p.converged for p in parts]), cat([p.basis for p in parts]))
 
     def crlb_percent(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -93,6 +106,7 @@ class LCMFitter(LCMReport):
         self.config = config or LCMConfig()
         self.device = device or default_device()
         self._extra = None   # per-spectrum free columns of the fit in progress (see fit)
+        self._basis_b = self._basis_b_sorted = None   # per-spectrum basis of the fit in progress (see fit)
         torch = _torch()
         single = self.config.precision == "single"
         self._dt = torch.float32 if single else torch.float64
@@ -117,7 +131,8 @@ class LCMFitter(LCMReport):
         # the basis sorted by group, so each group's line shape multiplies one contiguous slice (a
         # broadcast product, no (B, L, N) gather of line shapes); columns are put back in basis order
         order = np.argsort(self.groups, kind="stable")
-        self._basis_sorted = self.basis[torch.as_tensor(order, device=self.device)].contiguous()
+        self._order = torch.as_tensor(order, device=self.device)
+        self._basis_sorted = self.basis[self._order].contiguous()
         sg = self.groups[order]
         self._group_slices = [(g, int(np.searchsorted(sg, g)), int(np.searchsorted(sg, g, "right")))
                               for g in range(self.G)]  # (an empty slice for a group without columns)
@@ -148,7 +163,8 @@ class LCMFitter(LCMReport):
         for i in range(0, Bn, blk):
             w = work[:min(blk, Bn - i)]
             for g, a, b in self._group_slices:
-                torch.mul(self._basis_sorted[a:b], ls[i:i + blk, g:g + 1], out=w[:, a:b])
+                src = self._basis_sorted[a:b] if self._basis_b_sorted is None else self._basis_b_sorted[i:i + blk, a:b]
+                torch.mul(src, ls[i:i + blk, g:g + 1], out=w[:, a:b])
             # the window of the transform times the phase, written straight into the columns (one pass)
             torch.mul(self._spec(w), ph[i:i + blk, None, :], out=cols[i:i + blk])
         if self._unsort is not None:
@@ -261,7 +277,7 @@ class LCMFitter(LCMReport):
         # combined FID of each group, already broadened: (B, G, N) (kept as one batched product: a per-group
         # product was ~equally fast but rounds differently, which moves fits and so the committed boards)
         cg = c[:, None, :] * self.gmask.T.to(c.dtype)[None]           # (B, G, L)
-        sg = (cg @ self.basis) * ls
+        sg = (cg @ (self.basis if self._basis_b is None else self._basis_b)) * ls
         G = self.G
         d = self._spec(torch.cat([sg * (-t), sg * (-t ** 2)], 1)) * ph[:, None]  # (B, 2G, M)
         met = (c[:, None, :] @ A)                                     # (B, 1, M) metabolites incl. phase
@@ -301,7 +317,7 @@ class LCMFitter(LCMReport):
                 "phi0": v[:, 3 * G], "phi1": v[:, 3 * G + 1].clamp(-cfg.max_phi1_s, cfg.max_phi1_s)}
 
     def fit(self, spectra: np.ndarray, init: dict | None = None, fix_shape: bool = False,
-            extra: np.ndarray | None = None) -> LCMResult:
+            extra: np.ndarray | None = None, basis: np.ndarray | None = None) -> LCMResult:
         """Fit spectra (B, N) complex (``axis.to_spectrum`` convention). Returns :class:`LCMResult`.
 
         ``init`` gives starting shape parameters per spectrum (``gamma``, ``sigma``, ``eps`` (B, G) and
@@ -309,10 +325,19 @@ class LCMFitter(LCMReport):
         and baseline are solved), e.g. to fit DIFF with the line shape of the OFF fit. ``extra`` (B, F, N)
         complex spectra: per-spectrum columns with free real coefficients, solved jointly with the
         amplitudes and the baseline (only with ``fix_shape``); their coefficients are returned in
-        ``params["extra"]`` (B, F)."""
+        ``params["extra"]`` (B, F). ``basis`` (B, L, N) complex FIDs: a basis per spectrum in place of the
+        fitter's (same components and groups; only with ``fix_shape``), e.g. a DIFF basis with each scan's own
+        editing efficiency; kept in the result's ``basis``."""
         torch = _torch()
         Y = torch.as_tensor(np.atleast_2d(spectra), dtype=self._ct, device=self.device)
         y = Y[:, self.win]
+        if basis is not None:
+            if not fix_shape:
+                raise ValueError("a per-spectrum basis needs fix_shape=True")
+            basis = np.asarray(basis)
+            if basis.shape != (y.shape[0], *self.basis.shape):
+                raise ValueError(f"basis must be (B, L, N) = ({y.shape[0]}, {', '.join(map(str, self.basis.shape))}), "
+                                 f"got {basis.shape}")
         if extra is not None:
             if not fix_shape:
                 raise ValueError("extra columns need fix_shape=True")
@@ -321,9 +346,27 @@ class LCMFitter(LCMReport):
                 raise ValueError(f"extra must be (B, F, N) = ({y.shape[0]}, F, {Y.shape[1]}), got {tuple(E.shape)}")
             self._extra = E[:, :, self.win].contiguous()
         try:
-            return self._fit(y, init, fix_shape)
+            with self._per_spectrum_basis(basis):
+                res = self._fit(y, init, fix_shape)
+            res.basis = basis
+            return res
         finally:
             self._extra = None
+
+    @contextmanager
+    def _per_spectrum_basis(self, basis):
+        """Within the block, columns (and derivatives) come from ``basis`` (B, L, N), one per spectrum (None:
+        the fitter's own)."""
+        if basis is None:
+            yield
+            return
+        torch = _torch()
+        self._basis_b = torch.as_tensor(basis, dtype=self._ct, device=self.device)
+        self._basis_b_sorted = self._basis_b[:, self._order].contiguous()
+        try:
+            yield
+        finally:
+            self._basis_b = self._basis_b_sorted = None
 
     def _fit(self, y, init, fix_shape) -> LCMResult:
         torch = _torch()

@@ -17,10 +17,10 @@ class LCMReport:
         """Noise-free model FIDs (B, N) over the whole band from a fit (metabolites with their group
         line shapes and zero-order phase; the baseline and first-order phase are left out)."""
         t = self.axis.time
-        basis = self.basis.cpu().numpy().astype(np.complex128)
+        basis = self.basis.cpu().numpy().astype(np.complex128)[None] if res.basis is None else res.basis
         gam, s2, eps = (np.asarray(res.params[k], float)[..., None] for k in ("gamma", "sigma2", "eps"))
         ls = np.exp(-(gam + s2 * t) * t - 1j * eps * t)  # (B, G, N)
-        out = (res.amplitudes[:, :, None] * basis[None] * ls[:, self.groups]).sum(1)
+        out = (res.amplitudes[:, :, None] * basis * ls[:, self.groups]).sum(1)
         return out * np.exp(1j * np.asarray(res.params["phi0"], float))[:, None]
 
     def component_spectra(self, res: LCMResult) -> np.ndarray:
@@ -29,7 +29,8 @@ class LCMReport:
         import torch
         th = {k: torch.as_tensor(np.asarray(res.params[k]), dtype=self._dt, device=self.device)
               for k in ("gamma", "sigma2", "eps", "phi0", "phi1")}
-        A, _ = self._design(th)
+        with self._per_spectrum_basis(res.basis):
+            A, _ = self._design(th)
         return A.cpu().numpy() * res.amplitudes[:, :, None]
 
     def fit_error_percent(self, res: LCMResult, groups: dict[str, tuple[str, ...]] | None = None) -> dict:

@@ -33,6 +33,14 @@ class Quantifier:
     # first-order change of ON - OFF when ON is dphi rad / df Hz off OFF; what is not edited cancels only
     # when aligned); "none": not modelled (the harness default at 1.7)
     diff_misalignment: str = "none"
+    # "model" (harness >= 1.9): each DIFF is fitted with its own basis, whose edited columns are the ON
+    # spectra at the frequency offsets processing measured for that scan's ON transients (drift detunes the
+    # editing pulse, see mrsbench.physics.detuning), weighted as they were averaged; "none": the nominal
+    # basis (the default up to 1.8). Needs the offsets (``fit(..., on_offsets=...)``); without them: nominal.
+    edit_detuning: str = "model"
+    # DIFF's zero- and first-order phase: "off" (harness >= 1.9) those of the OFF fit; "start": estimated from
+    # DIFF alone by the fitter's least-squares start (up to 1.8)
+    diff_phase: str = "off"
 
     def __post_init__(self):
         from ..physics.basis import load_basis
@@ -42,6 +50,7 @@ class Quantifier:
         f0 = self.axis.f0_mhz
         cfg = MegaPressConfig() if np.isclose(f0, MegaPressConfig().f0_mhz, rtol=1e-3) else MegaPressConfig(f0_mhz=f0)
         basis = load_basis(cfg, progress=False)
+        self._basis_cfg = cfg
         # residual water (4.68 ppm) gets its own line-shape group: its tail reaches into 3.5-4.2 ppm
         names = OFF_METABOLITES + OFF_MM + ("H2O",)
         self.off = LCMFitter(basis.fids(self.axis, "off", names), names,
@@ -51,6 +60,10 @@ class Quantifier:
             raise ValueError("mm3co must be 'tied' or 'free'")
         if self.diff_misalignment not in ("none", "model"):
             raise ValueError("diff_misalignment must be 'none' or 'model'")
+        if self.edit_detuning not in ("none", "model"):
+            raise ValueError("edit_detuning must be 'none' or 'model'")
+        if self.diff_phase not in ("off", "start"):
+            raise ValueError("diff_phase must be 'off' or 'start'")
         names = DIFF_METABOLITES + (DIFF_MM if self.mm3co == "free" else ())
         groups = [0] * len(DIFF_METABOLITES) + ([1] if self.mm3co == "free" else [])
         fids = basis.fids(self.axis, "diff", names)
@@ -59,9 +72,32 @@ class Quantifier:
         self.diff = LCMFitter(fids, list(names) + ["H2O"], groups + [max(groups) + 1], self.axis, self.diff_config,
                               self.device)
         self._mm3co_spec = self.axis.to_spectrum(basis.fids(self.axis, "diff", ["MM3co"])[0])
+        self._diff_metabolites = list(names[:len(DIFF_METABOLITES)])
+        self._on_grid = None   # (G, len(DIFF_METABOLITES), N) edit-ON FIDs on the detuning grid, built when first needed
 
-    def fit(self, off_spectra: np.ndarray, diff_spectra: np.ndarray):
+    def diff_basis(self, on_offsets) -> np.ndarray:
+        """(B, L, N) DIFF basis FIDs per spectrum: the nominal DIFF basis with the metabolite columns made from
+        ON at each spectrum's ON-transient frequency offsets (``on_offsets``: B pairs (offsets Hz, weights), as
+        :meth:`mrsbench.processing.Processed.on_offsets_hz` gives), minus OFF."""
+        from ..physics.basis import load_basis
+        from ..physics.detuning import detuned_on_fids, grid_weights
+        names = self._diff_metabolites
+        base = self.diff.basis.cpu().numpy().astype(np.complex128)     # (L, N): DIFF metabolites, [MM3co], H2O
+        if self._on_grid is None:
+            b = load_basis(self._basis_cfg, progress=False)
+            self._on_grid = detuned_on_fids(self._basis_cfg, self.axis, b.fids(self.axis, "on", names), names)
+            self._off_fids = b.fids(self.axis, "off", names)
+        c = np.stack([grid_weights(hz, w) for hz, w in on_offsets])      # (B, G)
+        out = np.repeat(base[None], len(c), 0)
+        out[:, :len(names)] = np.einsum("bg,gln->bln", c, self._on_grid) - self._off_fids[None]
+        return out
+
+    def fit(self, off_spectra: np.ndarray, diff_spectra: np.ndarray, on_offsets=None):
         """Fit batches (B, N) of OFF and DIFF spectra. Returns (off_result, diff_result).
+
+        ``on_offsets``: per spectrum, the frequency offsets (Hz) and averaging weights of its ON transients
+        (:meth:`mrsbench.processing.Processed.on_offsets_hz`); with ``edit_detuning="model"`` DIFF is then
+        fitted with each scan's own editing (see :meth:`diff_basis`).
 
         With ``mm3co="tied"`` the co-edited MM3co signal is fixed from the OFF fit's MM09 amplitude
         (MM09 3 H : MM3co 2 H, Osprey's 3to2MM), subtracted from DIFF and reported in the DIFF result
@@ -73,31 +109,53 @@ class Quantifier:
         # (validation: GABA/tCr r 0.84 -> 0.89, GABA+/tCr 0.69 -> 0.90)
         G = self.diff.G
         shape = {k: np.repeat(ro.params[k][:, :1], G, 1) for k in ("gamma", "sigma", "eps")}
+        if self.diff_phase == "off":
+            # and its phase: processing phased ON and OFF together and aligned ON to OFF, so DIFF has OFF's
+            # zero- and first-order phase. Estimated from DIFF alone (the least-squares start, never refined
+            # with the shape held) it was 0.5-2 deg off even on noise-free spectra (DIFF's columns are nearly
+            # collinear), which moved GABA by several percent (fresh seed 31337: DIFF GABA r 0.915 -> 0.954)
+            shape.update(phi0=ro.params["phi0"], phi1=ro.params["phi1"])
         extra = self._misalignment_columns(ro)
+        if on_offsets is not None and len(on_offsets) != len(diff_spectra):
+            raise ValueError(f"on_offsets: {len(on_offsets)} entries for {len(diff_spectra)} spectra")
+        offs = on_offsets if self.edit_detuning == "model" else None
         if self.mm3co == "free":
-            return ro, self._fit_diff(diff_spectra, off_spectra, shape, extra)
+            return ro, self._fit_diff(diff_spectra, off_spectra, shape, extra, offs)
         k = ro.names.index("MM09")
         mm3 = ro.amplitudes[:, k] / 1.5
-        rd = self._fit_diff(diff_spectra - mm3[:, None] * self._mm3co_spec[None], off_spectra, shape, extra)
+        rd = self._fit_diff(diff_spectra - mm3[:, None] * self._mm3co_spec[None], off_spectra, shape, extra, offs)
         rd.names = rd.names + ["MM3co"]
         rd.amplitudes = np.concatenate([rd.amplitudes, mm3[:, None]], 1)
         rd.crlb = np.concatenate([rd.crlb, ro.crlb[:, k:k + 1] / 1.5], 1)
         rd.flags = [row + [ro.flags[b][k]] for b, row in enumerate(rd.flags)]
         return ro, rd
 
-    def _fit_diff(self, diff, off, shape, extra, passes: int = 3):
+    def _fit_diff(self, diff, off, shape, extra, on_offsets=None, chunk: int = 128):
+        """The DIFF fit, with each scan's own basis where ``on_offsets`` are given (in chunks of ``chunk``
+        spectra: a basis per spectrum is (L, N) complex)."""
+        if on_offsets is None:
+            return self._fit_diff_batch(diff, off, shape, extra)
+        parts = []
+        for i in range(0, len(diff), chunk):
+            sl = slice(i, i + chunk)
+            parts.append(self._fit_diff_batch(diff[sl], off[sl], {k: v[sl] for k, v in shape.items()},
+                                              None if extra is None else extra[sl],
+                                              self.diff_basis(on_offsets[sl])))
+        return parts[0] if len(parts) == 1 else type(parts[0]).concat(parts)
+
+    def _fit_diff_batch(self, diff, off, shape, extra, basis=None, passes: int = 3):
         """The DIFF fit; with misalignment columns, Gauss-Newton on the ON/OFF misalignment: each pass rotates
         and shifts ON = DIFF + OFF back by the total estimated so far (exactly, in the time domain) and refits,
         so the first-order columns only have to catch what is left. ``params["extra"]`` then holds the total
         (phase rad, frequency Hz) by which ON was found off OFF."""
         if extra is None:
-            return self.diff.fit(diff, init=shape, fix_shape=True)
+            return self.diff.fit(diff, init=shape, fix_shape=True, basis=basis)
         ax = self.axis
         on_fid, off_fid = ax.to_fid(diff + off), ax.to_fid(off)
         total = np.zeros((len(diff), 2))
         d = diff
         for k in range(passes):
-            rd = self.diff.fit(d, init=shape, fix_shape=True, extra=extra)
+            rd = self.diff.fit(d, init=shape, fix_shape=True, extra=extra, basis=basis)
             total += rd.params["extra"]
             if k + 1 < passes:
                 back = np.exp(-1j * (total[:, :1] + 2 * np.pi * total[:, 1:] * ax.time[None]))
@@ -143,7 +201,7 @@ def _row(metab, method, spectrum, est, tcr, sd, flag, fit_error=float("nan")):
 
 
 def quantify_table(off_spec: np.ndarray, diff_spec: np.ndarray, axis: SpectralAxis, quantifier: Quantifier | None = None,
-                   crlb_flag: float = 50.0):
+                   crlb_flag: float = 50.0, on_offsets=None):
     """Long-form table (pandas DataFrame) for one processed scan: LCM rows for every OFF component
     and the DIFF GABA/MM3co, combined GABA+, Glx (DIFF), tNAA, tCho, tCr; Gannet rows GABA+, Glx, Cr.
 
@@ -151,13 +209,15 @@ def quantify_table(off_spec: np.ndarray, diff_spec: np.ndarray, axis: SpectralAx
     ``ratio_tcr`` the ratio to tCr of the same method, ``crlb_percent`` the relative Cramer-Rao
     bound (Gannet: from the fit covariance), ``flag`` ok / at_bound / crlb>X% / nonfinite /
     shape_at_bound / not_converged, ``fit_error_percent`` (LCM: RMS residual in the component's own
-    region relative to its fitted peak, see :meth:`LCMFitter.fit_error_percent`; Gannet: its FitErr)."""
+    region relative to its fitted peak, see :meth:`LCMFitter.fit_error_percent`; Gannet: its FitErr).
+    ``on_offsets``: the scan's ON-transient frequency offsets and weights (``Processed.on_offsets_hz()``),
+    for the DIFF fit with the scan's own editing (see :class:`Quantifier`)."""
     import pandas as pd
 
     from .gannet import gannet_fits
 
     q = quantifier or Quantifier(axis)
-    ro, rd = q.fit(off_spec[None], diff_spec[None])
+    ro, rd = q.fit(off_spec[None], diff_spec[None], on_offsets=None if on_offsets is None else [on_offsets])
     rows = []
 
     def get(res, name):

@@ -40,10 +40,12 @@ def true_ratios(gt, kind: str = "signal") -> dict:
             "tNAA": (a("NAA") + a("NAAG")) / tcr, "tCho": (a("GPC") + a("PCh")) / tcr, "mI": a("mI") / tcr}
 
 
-def processed_spectra(cohort: Cohort) -> tuple[np.ndarray, np.ndarray]:
-    """OFF and DIFF spectra (B, N) of every scan, processed as the harness does."""
+def processed_spectra(cohort: Cohort) -> tuple[np.ndarray, np.ndarray, list]:
+    """OFF and DIFF spectra (B, N) of every scan, processed as the harness does, and each scan's ON-transient
+    frequency offsets and weights (:meth:`~mrsbench.processing.Processed.on_offsets_hz`)."""
     ps = [process(s) for s in cohort.scans]
-    return np.stack([p.spectra()["off"] for p in ps]), np.stack([p.spectra()["diff"] for p in ps])
+    return (np.stack([p.spectra()["off"] for p in ps]), np.stack([p.spectra()["diff"] for p in ps]),
+            [p.on_offsets_hz() for p in ps])
 
 
 def recovery(cohort: Cohort, quantifier: Quantifier | None = None, spectra=None) -> dict:
@@ -52,10 +54,12 @@ def recovery(cohort: Cohort, quantifier: Quantifier | None = None, spectra=None)
     ratios are in the truth's units) of estimated vs true ratios, keyed ``method.metabolite`` against the
     signal truth and ``conc:method.metabolite`` against the concentration truth (see :func:`true_ratios`);
     ``lcm_off.*`` are ratios from the OFF fit alone; plus ``agreement.GABA+`` (LCM vs Gannet-style
-    GABA+/tCr: r and mean bias in percent). ``spectra``: (off, diff) already processed."""
-    off, diff = spectra if spectra is not None else processed_spectra(cohort)
+    GABA+/tCr: r and mean bias in percent). ``spectra``: (off, diff) already processed, or (off, diff,
+    on_offsets) as :func:`processed_spectra` gives them (without offsets DIFF gets the nominal basis)."""
+    spectra = spectra if spectra is not None else processed_spectra(cohort)
+    off, diff = spectra[:2]
     q = quantifier or Quantifier(cohort.axis)
-    ro, rd = q.fit(off, diff)
+    ro, rd = q.fit(off, diff, on_offsets=spectra[2] if len(spectra) > 2 else None)
     lcm = lcm_ratios(ro, rd)
     amp = lambda n: ro.amplitudes[:, ro.names.index(n)]
     off_gaba = amp("GABA") / (amp("Cr") + amp("PCr"))

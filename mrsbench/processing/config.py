@@ -66,6 +66,15 @@ class Processed:
     def diff(self) -> np.ndarray:
         return self.on - self.off
 
+    def on_offsets_hz(self) -> tuple[np.ndarray, np.ndarray]:
+        """Frequency offset (Hz) of every averaged edit-ON transient when it was acquired, and its averaging
+        weight: minus the total shift processing applied to it (its alignment, the Cr referencing, the
+        ON-to-OFF alignment). A spin at +d Hz saw the editing pulse d Hz lower (see
+        :mod:`mrsbench.physics.detuning`). Transients with weight 0 (rejected, dropped) are left out."""
+        i = np.flatnonzero((self.edit == 1) & (self.weights > 0))
+        applied = self.freq_hz[i] + self.info.get("cr_shift_hz", 0.0) + self.info.get("on_to_off_hz", 0.0)
+        return -applied, self.weights[i]
+
     def spectra(self) -> dict[str, np.ndarray]:
         ax = self.axis
         return {"on": ax.to_spectrum(self.on), "off": ax.to_spectrum(self.off), "diff": ax.to_spectrum(self.diff)}
