@@ -20,12 +20,13 @@ the Fisher information of the full model at the solution.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..axis import SpectralAxis
 from .lcm_report import LCMReport
+from .lcm_result import LCMResult  # noqa: F401  (re-exported: mrsbench.fitting.lcm.LCMResult)
 
 
 _CPU_BLOCK = 16  # spectra per design-matrix block on the CPU (measured: tests/perf/test_perf_fitting.py)
@@ -54,39 +55,6 @@ class LCMConfig:
     max_lw_hz: float = 25.0
     max_phi1_s: float = 0.003                     # |first-order phase| bound (rad per rad/s)
     crlb_flag_percent: float = 50.0
-
-
-@dataclass
-class LCMResult:
-    """Per-spectrum results; arrays are (B, ...). ``names`` index the amplitude columns."""
-
-    names: list
-    amplitudes: np.ndarray        # (B, L) >= 0
-    crlb: np.ndarray              # (B, L) absolute sd
-    params: dict                  # gamma, sigma, sigma2, eps (B, G); phi0, phi1 (B,)
-    baseline: np.ndarray          # (B, 2*(order+1))
-    fit: np.ndarray               # (B, M) complex model over the fit window
-    data: np.ndarray              # (B, M)
-    ppm: np.ndarray               # (M,)
-    flags: list = field(default_factory=list)  # per spectrum, per amplitude: str
-    iterations: np.ndarray | None = None          # (B,) LM iterations taken
-    converged: np.ndarray | None = None           # (B,) bool
-    basis: np.ndarray | None = None               # (B, L, N) the per-spectrum basis, where one was given
-
-    @classmethod
-    def concat(cls, parts: list) -> "LCMResult":
-        """One result from the results of consecutive batches (same fitter)."""
-        cat = lambda xs: None if xs[0] is None else np.concatenate(xs)
-        p0 = parts[0]
-        return cls(p0.names, cat([p.amplitudes for p in parts]), cat([p.crlb for p in parts]),
-                   {k: np.concatenate([p.params[k] for p in parts]) for k in p0.params},
-                   cat([p.baseline for p in parts]), cat([p.fit for p in parts]), cat([p.data for p in parts]), p0.ppm,
-                   [row for p in parts for row in p.flags], cat([p.iterations for p in parts]),
-                   cat([p.converged for p in parts]), cat([p.basis for p in parts]))
-
-    def crlb_percent(self) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.amplitudes > 0, 100 * self.crlb / self.amplitudes, np.inf)
 
 
 class LCMFitter(LCMReport):

@@ -113,7 +113,7 @@ class Quantifier:
             # and its phase: processing phased ON and OFF together and aligned ON to OFF, so DIFF has OFF's
             # zero- and first-order phase. Estimated from DIFF alone (the least-squares start, never refined
             # with the shape held) it was 0.5-2 deg off even on noise-free spectra (DIFF's columns are nearly
-            # collinear), which moved GABA by several percent (fresh seed 31337: DIFF GABA r 0.915 -> 0.954)
+            # collinear), which moved GABA by several percent (seed 31337: DIFF GABA r 0.915 -> 0.934 by this alone)
             shape.update(phi0=ro.params["phi0"], phi1=ro.params["phi1"])
         extra = self._misalignment_columns(ro)
         if on_offsets is not None and len(on_offsets) != len(diff_spectra):
