@@ -20,7 +20,7 @@ import numpy as np
 
 from .axis import SpectralAxis
 from .data import Cohort, Scan
-from .physics.detuning import EDIT_GRID_HZ
+from .physics.detuning import EDIT_GRID_HZ, detuned_on_fids
 
 COHORT_VERSION = "2"  # bump when the simulator's output changes (invalidates dataset caches)
 
@@ -42,7 +42,6 @@ CONC_CORRELATIONS = {("NAA", "NAAG"): 0.3, ("Cr", "PCr"): 0.4, ("Glu", "Gln"): 0
 T2_S = {"NAA": 0.247, "NAAG": 0.247, "Cr": 0.162, "PCr": 0.162, "GPC": 0.207, "PCh": 0.207, "GABA": 0.088,
         "Glu": 0.180, "Gln": 0.180, "GSH": 0.150, "mI": 0.200, "sI": 0.200, "Tau": 0.150, "Asp": 0.150,
         "Lac": 0.150}
-
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,6 @@ def _bases(cfg: CohortConfig):
     on = basis.fids(ax, "on", names)
     off = basis.fids(ax, "off", names)
     water = basis.fids(ax, "off", ["H2O"])[0] / 2.0  # one proton-equivalent
-    from .physics.detuning import detuned_on_fids
     return names, on, off, detuned_on_fids(base_cfg, ax, on, names, cfg.edit_grid_hz), water
 
 

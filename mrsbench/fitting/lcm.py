@@ -330,7 +330,8 @@ class LCMFitter(LCMReport):
             return
         torch = _torch()
         self._basis_b = torch.as_tensor(basis, dtype=self._ct, device=self.device)
-        self._basis_b_sorted = self._basis_b[:, self._order].contiguous()
+        # in group order for _design (the same tensor when the basis is already sorted by group)
+        self._basis_b_sorted = self._basis_b if self._unsort is None else self._basis_b[:, self._order].contiguous()
         try:
             yield
         finally:

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..axis import SpectralAxis
 from .lcm import LCMConfig, LCMFitter
+from .lcm_result import LCMResult
 
 OFF_METABOLITES = ("NAA", "NAAG", "Cr", "PCr", "GPC", "PCh", "mI", "sI", "Glu", "Gln", "GSH", "GABA", "Lac",
                    "Asp", "Tau")
@@ -50,7 +51,7 @@ class Quantifier:
         f0 = self.axis.f0_mhz
         cfg = MegaPressConfig() if np.isclose(f0, MegaPressConfig().f0_mhz, rtol=1e-3) else MegaPressConfig(f0_mhz=f0)
         basis = load_basis(cfg, progress=False)
-        self._basis_cfg = cfg
+        self._basis, self._basis_cfg = basis, cfg   # kept for the per-scan DIFF bases (diff_basis)
         # residual water (4.68 ppm) gets its own line-shape group: its tail reaches into 3.5-4.2 ppm
         names = OFF_METABOLITES + OFF_MM + ("H2O",)
         self.off = LCMFitter(basis.fids(self.axis, "off", names), names,
@@ -73,22 +74,23 @@ class Quantifier:
                               self.device)
         self._mm3co_spec = self.axis.to_spectrum(basis.fids(self.axis, "diff", ["MM3co"])[0])
         self._diff_metabolites = list(names[:len(DIFF_METABOLITES)])
-        self._on_grid = None   # (G, len(DIFF_METABOLITES), N) edit-ON FIDs on the detuning grid, built when first needed
+        # built when first needed (diff_basis): the nominal DIFF basis (L, N), edit-ON FIDs of the DIFF metabolites
+        # on the detuning grid (G, len(DIFF_METABOLITES), N) and their OFF FIDs
+        self._diff_nominal = self._on_grid = self._off_fids = None
 
     def diff_basis(self, on_offsets) -> np.ndarray:
         """(B, L, N) DIFF basis FIDs per spectrum: the nominal DIFF basis with the metabolite columns made from
         ON at each spectrum's ON-transient frequency offsets (``on_offsets``: B pairs (offsets Hz, weights), as
         :meth:`mrsbench.processing.Processed.on_offsets_hz` gives), minus OFF."""
-        from ..physics.basis import load_basis
         from ..physics.detuning import detuned_on_fids, grid_weights
         names = self._diff_metabolites
-        base = self.diff.basis.cpu().numpy().astype(np.complex128)     # (L, N): DIFF metabolites, [MM3co], H2O
         if self._on_grid is None:
-            b = load_basis(self._basis_cfg, progress=False)
+            b = self._basis
+            self._diff_nominal = self.diff.basis.cpu().numpy().astype(np.complex128)  # DIFF metabolites, [MM3co], H2O
             self._on_grid = detuned_on_fids(self._basis_cfg, self.axis, b.fids(self.axis, "on", names), names)
             self._off_fids = b.fids(self.axis, "off", names)
         c = np.stack([grid_weights(hz, w) for hz, w in on_offsets])      # (B, G)
-        out = np.repeat(base[None], len(c), 0)
+        out = np.repeat(self._diff_nominal[None], len(c), 0)
         out[:, :len(names)] = np.einsum("bg,gln->bln", c, self._on_grid) - self._off_fids[None]
         return out
 
@@ -141,7 +143,7 @@ class Quantifier:
             parts.append(self._fit_diff_batch(diff[sl], off[sl], {k: v[sl] for k, v in shape.items()},
                                               None if extra is None else extra[sl],
                                               self.diff_basis(on_offsets[sl])))
-        return parts[0] if len(parts) == 1 else type(parts[0]).concat(parts)
+        return parts[0] if len(parts) == 1 else LCMResult.concat(parts)
 
     def _fit_diff_batch(self, diff, off, shape, extra, basis=None, passes: int = 6):
         """The DIFF fit; with misalignment columns, Gauss-Newton on the ON/OFF misalignment: each pass rotates
