@@ -7,16 +7,12 @@ import numpy as np
 
 from mrsbench.data import OFF, ON, Cohort, Scan
 from mrsbench.generator import Generator
-from mrsbench.processing import apply_shift, process
+from mrsbench.processing import apply_shift, process_many, scan_key
 
 
 def _key(scan: Scan) -> str:
-    """Content key of a conditioning scan (its transients and edit labels)."""
-    import hashlib
-    h = hashlib.blake2b(digest_size=16)
-    h.update(np.ascontiguousarray(scan.fids).tobytes())
-    h.update(np.ascontiguousarray(scan.edit).tobytes())
-    return h.hexdigest()
+    """Content key of a conditioning scan (its transients, edit labels and axis): processing's own key."""
+    return scan_key(scan)
 
 
 class PhysicsGenerator(Generator):
@@ -46,16 +42,16 @@ class PhysicsGenerator(Generator):
             k = _key(c)
             if k not in self._ready and k not in todo:
                 todo[k] = c
-        for k, est in zip(todo, self._estimate_many(list(todo.values()))):
+        for k, est in zip(todo, self._estimate_many(list(todo.values()), keys=list(todo))):
             self._ready[k] = est
 
-    def _estimate_many(self, scans: list[Scan]) -> list[dict]:
+    def _estimate_many(self, scans: list[Scan], keys: list | None = None) -> list[dict]:
         """Per scan: the noise-free model FIDs of ON and OFF, the per-transient frequency and phase drift
         and the noise level, from processing and one batched LCM fit of all the scans' OFF and DIFF."""
         if not scans:
             return []
         ax = self.axis
-        ps = [process(s) for s in scans]
+        ps = process_many(scans, keys=keys)   # in parallel (worker processes), in order; each scan once
         sp = [p.spectra() for p in ps]
         # DIFF with each scan's own editing (its ON transients' frequency offsets), as the harness quantifies
         ro, rd = self._q.fit(np.stack([x["off"] for x in sp]), np.stack([x["diff"] for x in sp]),

@@ -47,11 +47,16 @@ def curve_grid(test: Cohort, pr: Preset) -> tuple:
     return tuple(sorted({g for g in N_GRID if g < top} | {top}))
 
 
-def _curve_real(test: Cohort, pr: Preset, seed: int, full: list, progress: bool):
-    """Subsets for the grid n the preset does not already draw (its own random stream, seed + 3)."""
+def _curve_work(sub, ref):
+    """A subset processed and its quality against the full scan ``ref`` (module level: a worker process runs it)."""
     from .processing import process
     from .qc import quality_report
+    ps = process(sub)
+    return ps, quality_report(ps, ref, osprey=False)
 
+
+def _curve_real(test: Cohort, pr: Preset, seed: int, full: list, progress: bool):
+    """Subsets for the grid n the preset does not already draw (its own random stream, seed + 3)."""
     grid = curve_grid(test, pr)
     top = grid[-1]
     extra = [g for g in grid if g not in pr.n_values and g < top]
@@ -59,21 +64,18 @@ def _curve_real(test: Cohort, pr: Preset, seed: int, full: list, progress: bool)
     jobs = [(i, n, r) for i in range(len(test.scans)) for n in extra for r in range(pr.n_subsets)]
     qual, procs = [], []
 
-    def work(sub, ref):
-        ps = process(sub)
-        return ps, quality_report(ps, ref, osprey=False)
-
     def produce(k):
         i, n, _ = jobs[k]
         s = test.scans[i]
         on_idx, off_idx = np.flatnonzero(s.edit == ON), np.flatnonzero(s.edit == OFF)
         sel = np.sort(np.r_[rng.choice(on_idx, n, replace=False), rng.choice(off_idx, n, replace=False)])
-        return work, (s.select(sel), full[i]), None
+        return _curve_work, (s.select(sel), full[i]), None
 
     def consume(k, res, _):
         procs.append(res[0])
         qual.append(res[1])
-    ordered_pool_map(produce, consume, len(jobs), desc="shared: subset-alone curve" if progress else None)
+    ordered_pool_map(produce, consume, len(jobs), desc="shared: subset-alone curve" if progress else None,
+                     processes=True)
     return dict(grid=grid, curve_jobs=jobs, curve_quality=qual,
                 curve_failed=np.array([processing_failed(p) for p in procs], bool)), procs
 

@@ -20,3 +20,6 @@ class InputError(MRSBenchError, ValueError):
         self.problem = problem
         super().__init__(f"{self.source}: {problem}" if self.source else problem)
 
+    def __reduce__(self):   # picklable (raised in a worker process, re-raised in the caller)
+        return type(self), (self.source, self.problem)
+

@@ -22,7 +22,7 @@ import numpy as np
 
 from .data import OFF, ON, Cohort
 from .errors import InputError
-from .processing import Processed
+from .processing import Processed, remember, scan_key
 from .protocol import HARNESS_VERSION, Preset
 from .curve import _curve_real, processing_failed, truth_quality
 from .pool import ordered_pool_map
@@ -268,31 +268,37 @@ def subset_jobs(test: Cohort, pr: Preset) -> list:
     return [(i, n, r) for i in range(len(test.scans)) for n in pr.n_values for r in range(pr.n_subsets)]
 
 
-def _application_real(test: Cohort, pr: Preset, seed: int, progress: bool) -> dict:
+def _full_work(scan):
+    """A full scan processed and its quality against itself (module level: runs in a worker process)."""
     from .processing import process
     from .qc import quality_report
+    p = process(scan)
+    return p, quality_report(p, p, osprey=False)
 
+
+def _subset_work(sub, ref, fill: bool):
+    """A subset processed, its quality against the full scan ``ref``, where it is to be filled up with synthetic
+    transients its transients' noise sd (real part, NOISE_PPM), and its content key (hashed here, in the worker):
+    (Processed, quality, noise, key)."""
+    from .processing import process
+    from .qc import quality_report
+    ps = process(sub)
+    ax = sub.axis
+    nz = np.median(ax.to_spectrum(sub.fids)[:, ax.window(*NOISE_PPM)].real.std(1)) if fill else np.nan
+    return ps, quality_report(ps, ref, osprey=False), nz, scan_key(sub)
+
+
+def _application_real(test: Cohort, pr: Preset, seed: int, progress: bool) -> dict:
     rng = np.random.default_rng(seed + 2)
-    ax = test.axis
-    wn = ax.window(*NOISE_PPM)
     jobs = subset_jobs(test, pr)
     full = [None] * len(test.scans)
     full_q = [None] * len(test.scans)
     sels, sub_q, noise, procs = [], [], np.full(len(jobs), np.nan), []
 
-    def full_work(s):
-        p = process(s)
-        return p, quality_report(p, p, osprey=False)
-
     def full_done(i, res, _):
         full[i], full_q[i] = res
     scans = test.scans
-    ordered_pool_map(lambda i: (full_work, (scans[i],), None), full_done, len(scans))
-
-    def work(sub, ref, fill):
-        ps = process(sub)
-        nz = np.median(ax.to_spectrum(sub.fids)[:, wn].real.std(1)) if fill else np.nan
-        return ps, quality_report(ps, ref, osprey=False), nz
+    ordered_pool_map(lambda i: (_full_work, (scans[i],), None), full_done, len(scans), processes=True)
 
     def produce(k):   # the subsets are drawn in order, in this thread
         i, n, r = jobs[k]
@@ -303,14 +309,16 @@ def _application_real(test: Cohort, pr: Preset, seed: int, progress: bool) -> di
         sel = np.sort(np.r_[rng.choice(on_idx, n, replace=False), rng.choice(off_idx, n, replace=False)])
         sels.append(sel)
         # the noise of the real transients that synthetic ones are compared with (where the scan is filled up)
-        return work, (s.select(sel), full[i], pr.full_count > n), None
+        sub = s.select(sel)
+        return _subset_work, (sub, full[i], pr.full_count > n), sub
 
-    def consume(k, res, _):
-        ps, q, nz = res
+    def consume(k, res, sub):
+        ps, q, nz, key = res
+        remember(sub, ps, key=key)   # a generator processing the same conditioning subset gets it (process_many)
         procs.append(ps)
         sub_q.append(q)
         noise[k] = nz
-    ordered_pool_map(produce, consume, len(jobs), desc="shared: real subsets" if progress else None)
+    ordered_pool_map(produce, consume, len(jobs), desc="shared: real subsets" if progress else None, processes=True)
     first = procs[0]
     return dict(jobs=jobs, selections=sels, full=full, full_quality=full_q, subset_quality=sub_q,
                 subset_noise=noise, first_subset=first), procs

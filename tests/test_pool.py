@@ -1,5 +1,6 @@
 """The scan pool: order and determinism of the producer, and one thread per library while it runs."""
 import numpy as np
+import pytest
 import torch
 from threadpoolctl import threadpool_info
 
@@ -77,3 +78,120 @@ def test_umap_numba_functions_are_cached_on_disk():
         if isinstance(f, Dispatcher):
             assert not isinstance(f._cache, NullCache), f
     assert not isinstance(U.smooth_knn_dist._cache, NullCache)
+
+
+# --- worker processes ------------------------------------------------------------------------------------------
+
+def _square(k):
+    return k * k
+
+
+def _die_in_a_worker(k):
+    """Kills the worker process it runs in; here (the caller's recomputation) returns -k."""
+    import os
+    if pool._ACTIVE[0] and os.environ.get("OMP_NUM_THREADS") == "1" and os.getpid() != _PARENT[0]:
+        os._exit(3)
+    return -k
+
+
+_PARENT = [0]
+
+
+def test_worker_processes_keep_order_and_give_the_results_of_threads(monkeypatch):
+    """The same ordered results from worker processes as from threads; processing's results are bit-identical
+    either way (the libraries run single-threaded in both)."""
+    from mrsbench.processing import process, process_many
+    from conftest import make_scan
+    scans = [make_scan(n_per_cond=6, seed=s) for s in range(7)]
+    monkeypatch.setenv("MRSBENCH_POOL", "processes")
+    seen = []
+    pool.ordered_pool_map(lambda k: (_square, (k,), -k), lambda k, res, extra: seen.append((k, res, extra)), 25,
+                          threads=2, processes=True)
+    assert seen == [(k, k * k, -k) for k in range(25)]
+    import os
+    pids = []
+    pool.ordered_pool_map(lambda k: (os.getpid, (), None), lambda k, res, _: pids.append(res), 6, threads=2,
+                          processes=True)
+    assert os.getpid() not in pids   # really in other processes
+    by_procs = process_many(scans)
+    monkeypatch.setenv("MRSBENCH_POOL", "threads")
+    by_threads = process_many(scans)
+    one_by_one = [process(s) for s in scans]
+    for a, b, c in zip(by_procs, by_threads, one_by_one):
+        for key in ("on", "off", "diff"):
+            assert np.array_equal(a.spectra()[key], b.spectra()[key]) and np.array_equal(a.spectra()[key], c.spectra()[key])
+        assert np.array_equal(a.freq_hz, c.freq_hz) and a.info == c.info
+
+
+def test_an_error_in_a_worker_process_reaches_the_caller_as_itself(monkeypatch):
+    """A scan that cannot be processed raises the same one-line InputError from a worker process as in-process."""
+    from mrsbench.data import Scan
+    from mrsbench.errors import InputError
+    from mrsbench.processing import process_many
+    from conftest import make_scan
+    good = make_scan(n_per_cond=4)
+    fids = good.fids.copy()
+    fids[good.edit == 1] = 0   # every ON transient all-zero: dropped, none left
+    bad = Scan(fids, good.edit, good.axis, subject="s-bad")
+    monkeypatch.setenv("MRSBENCH_POOL", "processes")
+    with pytest.raises(InputError, match="subject s-bad: only 0 usable edit-ON"):
+        process_many([good, bad, good])
+    assert len(process_many([good, good])) == 2   # the pool is still usable
+
+
+def test_a_worker_process_that_dies_is_replaced_and_its_item_recomputed(monkeypatch):
+    import os
+    _PARENT[0] = os.getpid()
+    monkeypatch.setenv("MRSBENCH_POOL", "processes")
+    seen = []
+    pool.ordered_pool_map(lambda k: (_die_in_a_worker, (k,), None), lambda k, res, _: seen.append(res), 4, threads=2,
+                          processes=True)
+    assert seen == [0, -1, -2, -3]
+    pids = []
+    pool.ordered_pool_map(lambda k: (os.getpid, (), None), lambda k, res, _: pids.append(res), 4, threads=2,
+                          processes=True)
+    assert os.getpid() not in pids   # new workers
+    seen.clear()
+    pool.ordered_pool_map(lambda k: (_square, (k,), None), lambda k, res, _: seen.append(res), 4, threads=2,
+                          processes=True)
+    assert seen == [0, 1, 4, 9]
+
+
+def test_pool_kind_follows_the_environment(monkeypatch):
+    import sys
+    monkeypatch.setenv("MRSBENCH_POOL", "threads")
+    assert pool.pool_kind() == "threads"
+    monkeypatch.setenv("MRSBENCH_POOL", "processes")
+    assert pool.pool_kind() == ("processes" if sys.platform.startswith("linux") else "threads")
+    monkeypatch.setenv("MRSBENCH_POOL", "gpu")
+    with pytest.raises(ValueError, match="MRSBENCH_POOL"):
+        pool.pool_kind()
+
+
+def test_process_many_processes_a_scan_once_and_returns_copies(monkeypatch):
+    """A scan processed before (same transients, labels, axis and configuration), by an earlier call or given
+    by :func:`remember` (as the shared stage does for its subsets), is not processed again; a changed
+    configuration or transient is; what comes back are copies equal to process()'s result."""
+    import mrsbench.processing.pipeline as pl
+    from mrsbench.processing import ProcessingConfig, process_many, remember
+    from conftest import make_scan
+    monkeypatch.setenv("MRSBENCH_POOL", "threads")   # the counting wrapper below runs in this process
+    monkeypatch.setattr(pl, "_MEMO", type(pl._MEMO)())
+    calls = []
+    real = pl.process
+    monkeypatch.setattr(pl, "process", lambda s, cfg=None: calls.append(s.subject) or real(s, cfg))
+    a, b, c = (make_scan(n_per_cond=5, subject=n, seed=k) for k, n in enumerate("abc"))
+    first = process_many([a, b, a])
+    assert calls == ["a", "b"]
+    assert np.array_equal(first[0].spectra()["diff"], real(a).spectra()["diff"])
+    first[0].on[:] = 0                       # a copy: the remembered result is untouched
+    again = process_many([b, a])
+    assert calls == ["a", "b"] and np.array_equal(again[1].spectra()["diff"], real(a).spectra()["diff"])
+    remember(c, real(c))
+    process_many([c])
+    assert calls == ["a", "b"]
+    process_many([c], ProcessingConfig(weighted=not ProcessingConfig().weighted))
+    changed = make_scan(n_per_cond=5, subject="c2", seed=2)
+    changed.fids[0, 0] += 1e-9
+    process_many([changed])
+    assert calls == ["a", "b", "c", "c2"]

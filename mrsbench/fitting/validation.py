@@ -7,7 +7,7 @@ import numpy as np
 
 from ..cohort import CohortConfig
 from ..data import Cohort
-from ..processing import process
+from ..processing import process_many
 from .gannet import gannet_fits
 from .quantify import Quantifier, lcm_ratios
 
@@ -43,7 +43,7 @@ def true_ratios(gt, kind: str = "signal") -> dict:
 def processed_spectra(cohort: Cohort) -> tuple[np.ndarray, np.ndarray, list]:
     """OFF and DIFF spectra (B, N) of every scan, processed as the harness does, and each scan's ON-transient
     frequency offsets and weights (:meth:`~mrsbench.processing.Processed.on_offsets_hz`)."""
-    ps = [process(s) for s in cohort.scans]
+    ps = process_many(cohort.scans)   # on the scan pool (worker processes), in order
     return (np.stack([p.spectra()["off"] for p in ps]), np.stack([p.spectra()["diff"] for p in ps]),
             [p.on_offsets_hz() for p in ps])
 

@@ -10,10 +10,10 @@ from .alignment import (align_condition, align_on_to_off, apply_shift, band_filt
 from .averaging import averaging_weights, transient_distances
 from .config import (CHO_CR_SEP_PPM, CHO_PPM, CR_PPM, L1_ALIGN_PPM, WATER_BAND_PPM, Processed,
                      ProcessingConfig)
-from .pipeline import check_transients, process, process_subset
+from .pipeline import check_transients, process, process_many, process_subset, remember, scan_key
 from .referencing import cr_reference_shift, peak_ppm, tcr_phase
 
 __all__ = ["align_condition", "align_on_to_off", "apply_shift", "band_filter", "hsvd_components", "phasor",
            "spectral_registration", "averaging_weights", "transient_distances", "CHO_CR_SEP_PPM", "CHO_PPM",
            "CR_PPM", "L1_ALIGN_PPM", "WATER_BAND_PPM", "Processed", "ProcessingConfig", "check_transients",
-           "process", "process_subset", "cr_reference_shift", "peak_ppm", "tcr_phase"]
+           "process", "process_many", "process_subset", "remember", "scan_key", "cr_reference_shift", "peak_ppm", "tcr_phase"]
