@@ -247,3 +247,33 @@ def test_cohort_from_an_exported_basis_recovers_its_truth(tmp_path):
             assert abs(b[k]["bias"] - a[k]["bias"]) < 4.0, k
     with pytest.raises(InputError, match="basis: expected FSL-MRS folders"):
         simulate_cohort(replace(cfg, basis_dir=str(tmp_path), basis_hash="x"))
+
+
+def test_cached_cohort_is_memory_mapped_with_the_same_bytes(tmp_path, small):
+    """The dataset cache's FIDs are mapped from the .npz where it stores them uncompressed: the same bytes as
+    numpy reads through zipfile (2-D, 1-D fortran-order and object arrays are read the plain way), compressed
+    members fall back, and the mapped scans can be written to (copy-on-write: the file stays as it was)."""
+    import zipfile
+
+    from mrsbench.datasets import _stored_npz_array
+    cohort, _ = small
+    x = np.stack([s.fids for s in cohort.scans[:3]])
+    f = np.asfortranarray(np.arange(12.0).reshape(3, 4))
+    np.savez(tmp_path / "a.npz", fids=x, f=f, labels=np.array(["a", "bb"]))
+    np.savez_compressed(tmp_path / "c.npz", fids=x)
+    mm = _stored_npz_array(tmp_path / "a.npz", "fids")
+    assert mm is not None and mm.dtype == x.dtype and np.array_equal(mm, x)
+    assert np.array_equal(_stored_npz_array(tmp_path / "a.npz", "f"), f)
+    assert np.array_equal(_stored_npz_array(tmp_path / "a.npz", "labels"), np.array(["a", "bb"]))
+    assert _stored_npz_array(tmp_path / "c.npz", "fids") is None
+    assert _stored_npz_array(tmp_path / "a.npz", "missing") is None
+    mm[0, 0, 0] = 99
+    assert np.array_equal(np.load(tmp_path / "a.npz")["fids"], x)
+    with zipfile.ZipFile(tmp_path / "a.npz") as zf:
+        assert zf.testzip() is None
+    from mrsbench.datasets import config_key, dataset_config
+    from mrsbench.physics.basis import cache_dir
+    cfg = dataset_config("simgaba-small")
+    again = load_dataset("simgaba-small", progress=False)   # from the mapped cache
+    plain = np.load(cache_dir() / "datasets" / f"{cfg.name}-{config_key(cfg)}.npz")["fids"]
+    assert all(np.array_equal(s.fids, plain[i]) for i, s in enumerate(again.scans))
