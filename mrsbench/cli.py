@@ -161,12 +161,12 @@ def _cmd_validate(args) -> int:
 
 
 # wall time per model and seed measured on 2 idle CPU cores (quick: the committed board's results files, harness
-# 1.7; paper: tests/perf/test_perf_sweep.py-style sweep of pca and physics, seed 0, harness 1.7 with the scan
-# pool's single-threaded libraries; GPU: the lent H200, harness 1.6)
+# 1.7; paper: pca and physics cells, seed 0, harness 1.9, each in a fresh process with the shared work cached
+# (2026-11-27, processing on worker processes); GPU: the lent H200, harness 1.6)
 PRESET_TIMES = {"tiny": "~40 s (the first run also compiles UMAP, ~60 s)",
                 "quick": "2 CPU cores, 4 folds (the generator trained 4 times): pca ~30 s, vae ~130 s + ~30 s shared "
                          "work once per dataset and seed (budget: 3 min per model and seed)",
-                "paper": "2 CPU cores: pca 118 s, physics 137 s + 75 s shared work once per dataset and seed; "
+                "paper": "2 CPU cores: pca ~95 s, physics ~110 s + ~45-55 s shared work once per dataset and seed; "
                          "GPU (H200, 16 cores): pca 110 s, vae 107 s + 105 s shared (simgaba)"}
 
 
