@@ -97,13 +97,19 @@ def _die_in_a_worker(k):
 _PARENT = [0]
 
 
-def test_worker_processes_keep_order_and_give_the_results_of_threads(monkeypatch):
+@pytest.fixture
+def workers(monkeypatch):
+    """Worker processes however few the items (below 32 they start only when already running)."""
+    monkeypatch.setenv("MRSBENCH_POOL", "processes")
+    monkeypatch.setattr(pool, "_MIN_ITEMS_TO_START", 0)
+
+
+def test_worker_processes_keep_order_and_give_the_results_of_threads(monkeypatch, workers):
     """The same ordered results from worker processes as from threads; processing's results are bit-identical
     either way (the libraries run single-threaded in both)."""
     from mrsbench.processing import process, process_many
     from conftest import make_scan
     scans = [make_scan(n_per_cond=6, seed=s) for s in range(7)]
-    monkeypatch.setenv("MRSBENCH_POOL", "processes")
     seen = []
     pool.ordered_pool_map(lambda k: (_square, (k,), -k), lambda k, res, extra: seen.append((k, res, extra)), 25,
                           threads=2, processes=True)
@@ -123,7 +129,7 @@ def test_worker_processes_keep_order_and_give_the_results_of_threads(monkeypatch
         assert np.array_equal(a.freq_hz, c.freq_hz) and a.info == c.info
 
 
-def test_an_error_in_a_worker_process_reaches_the_caller_as_itself(monkeypatch):
+def test_an_error_in_a_worker_process_reaches_the_caller_as_itself(monkeypatch, workers):
     """A scan that cannot be processed raises the same one-line InputError from a worker process as in-process."""
     from mrsbench.data import Scan
     from mrsbench.errors import InputError
@@ -133,16 +139,14 @@ def test_an_error_in_a_worker_process_reaches_the_caller_as_itself(monkeypatch):
     fids = good.fids.copy()
     fids[good.edit == 1] = 0   # every ON transient all-zero: dropped, none left
     bad = Scan(fids, good.edit, good.axis, subject="s-bad")
-    monkeypatch.setenv("MRSBENCH_POOL", "processes")
     with pytest.raises(InputError, match="subject s-bad: only 0 usable edit-ON"):
         process_many([good, bad, good])
     assert len(process_many([good, good])) == 2   # the pool is still usable
 
 
-def test_a_worker_process_that_dies_is_replaced_and_its_item_recomputed(monkeypatch):
+def test_a_worker_process_that_dies_is_replaced_and_its_item_recomputed(monkeypatch, workers):
     import os
     _PARENT[0] = os.getpid()
-    monkeypatch.setenv("MRSBENCH_POOL", "processes")
     seen = []
     pool.ordered_pool_map(lambda k: (_die_in_a_worker, (k,), None), lambda k, res, _: seen.append(res), 4, threads=2,
                           processes=True)
@@ -155,6 +159,19 @@ def test_a_worker_process_that_dies_is_replaced_and_its_item_recomputed(monkeypa
     pool.ordered_pool_map(lambda k: (_square, (k,), None), lambda k, res, _: seen.append(res), 4, threads=2,
                           processes=True)
     assert seen == [0, 1, 4, 9]
+
+
+def test_few_items_go_to_threads_unless_workers_are_running(monkeypatch):
+    """Starting worker processes costs ~1 s: a handful of items uses threads, unless the workers are running."""
+    import os
+    monkeypatch.setenv("MRSBENCH_POOL", "processes")
+    monkeypatch.setattr(pool, "_LAST_USE", [float("-inf")])
+    pids = lambda n: (lambda out: (pool.ordered_pool_map(lambda k: (os.getpid, (), None),
+                                                         lambda k, r, _: out.append(r), n, threads=2,
+                                                         processes=True), out)[1])([])
+    assert set(pids(4)) == {os.getpid()}               # cold, few: threads
+    assert os.getpid() not in pids(pool._MIN_ITEMS_TO_START)   # many: the workers start
+    assert os.getpid() not in pids(4)                  # running now: used however few
 
 
 def test_pool_kind_follows_the_environment(monkeypatch):
