@@ -81,28 +81,42 @@ _WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THR
 _IDLE_S = 60
 
 
-def _worker_init():
-    """One thread per library in a worker (the workers are the parallelism), as :class:`single_threaded_libraries`."""
+def _worker_init(parent_pid: int):
+    """One thread per library in a worker (the workers are the parallelism), as :class:`single_threaded_libraries`,
+    and a watch on the process that started it: a worker whose parent is gone (killed with SIGTERM or SIGKILL,
+    which loky's workers otherwise outlive, blocked on their queue) exits within a second."""
+    import threading
     from threadpoolctl import threadpool_limits
     threadpool_limits(1)
     _ACTIVE[0] += 1
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int, every_s: float = 1.0):
+    import os
+    import time
+    while os.getppid() == parent_pid:
+        time.sleep(every_s)
+    os._exit(0)
 
 
 # Starting the workers costs ~0.5-1 s (interpreters and imports, on the same cores): a call with fewer items than
 # this while no workers are running uses threads (measured: 6 random 40-transient subsets processed in 0.74 s
 # by freshly started workers, 0.33 s on threads)
-_MIN_ITEMS_TO_START = 32
+_MIN_ITEMS_TO_START = 16
 _LAST_USE = [float("-inf")]   # time.monotonic() of the last call that used the workers
 
 
 def _process_pool(n: int, n_items: int):
     """The reusable executor, or None where starting its workers would cost more than they save."""
+    import os
     import time
     now = time.monotonic()
     if n_items < _MIN_ITEMS_TO_START and now - _LAST_USE[0] > _IDLE_S - 5:
         return None
     from joblib.externals.loky import get_reusable_executor
-    ex = get_reusable_executor(max_workers=n, timeout=_IDLE_S, initializer=_worker_init, env=_WORKER_ENV)
+    ex = get_reusable_executor(max_workers=n, timeout=_IDLE_S, initializer=_worker_init, initargs=(os.getpid(),),
+                               env=_WORKER_ENV)
     _LAST_USE[0] = now
     return ex
 
@@ -118,7 +132,7 @@ def ordered_pool_map(produce, consume, n_items: int, threads: int | None = None,
     200 random subsets of a scan processed in 4.9 s by 2 processes, 7.0 s by 2 threads, 8.1 s in one thread).
     Results are the same either way: with more than one worker the numerical libraries run single-threaded in
     them and here (:class:`single_threaded_libraries`). A worker process that dies is replaced and its item
-    recomputed here. Fewer than 32 items while no workers are running go to threads (starting them costs ~0.5-1 s)."""
+    recomputed here. Fewer than 16 items while no workers are running go to threads (starting them costs ~0.5-1 s)."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
     threads = threads or worker_threads()

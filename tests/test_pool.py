@@ -99,7 +99,7 @@ _PARENT = [0]
 
 @pytest.fixture
 def workers(monkeypatch):
-    """Worker processes however few the items (below 32 they start only when already running)."""
+    """Worker processes however few the items (below 16 they start only when already running)."""
     monkeypatch.setenv("MRSBENCH_POOL", "processes")
     monkeypatch.setattr(pool, "_MIN_ITEMS_TO_START", 0)
 
@@ -212,3 +212,32 @@ def test_process_many_processes_a_scan_once_and_returns_copies(monkeypatch):
     changed.fids[0, 0] += 1e-9
     process_many([changed])
     assert calls == ["a", "b", "c", "c2"]
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="worker processes are Linux-only")
+def test_worker_processes_exit_when_their_parent_is_killed(tmp_path):
+    """A run killed from outside (SIGKILL here) leaves no worker processes behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    code = ("import os, sys, time\n"
+            "from mrsbench import pool\n"
+            "pool._MIN_ITEMS_TO_START = 0\n"
+            "pids = []\n"
+            "pool.ordered_pool_map(lambda k: (os.getpid, (), None), lambda k, r, _: pids.append(r), 4, threads=2, "
+            "processes=True)\n"
+            "print(' '.join(map(str, sorted(set(pids)))), flush=True)\n"
+            "time.sleep(120)\n")
+    env = dict(os.environ, MRSBENCH_POOL="processes")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    workers = [int(x) for x in p.stdout.readline().split()]
+    assert workers and p.pid not in workers
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    alive = lambda pid: os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read().lower()
+    deadline = time.monotonic() + 10
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(w) for w in workers)
