@@ -10,11 +10,6 @@ from mrsbench.generator import Generator
 from mrsbench.processing import apply_shift, process_many, scan_key
 
 
-def _key(scan: Scan) -> str:
-    """Content key of a conditioning scan (its transients, edit labels and axis): processing's own key."""
-    return scan_key(scan)
-
-
 class PhysicsGenerator(Generator):
     """Basis-set simulation with parameters estimated by the quantifier."""
 
@@ -39,7 +34,7 @@ class PhysicsGenerator(Generator):
         the scans it will pass to ``sample``); ``sample`` then uses (and drops) the stored estimate."""
         todo = {}
         for c in conditions:
-            k = _key(c)
+            k = scan_key(c)   # processing's content key: passed on, so each scan is hashed once here
             if k not in self._ready and k not in todo:
                 todo[k] = c
         for k, est in zip(todo, self._estimate_many(list(todo.values()), keys=list(todo))):
@@ -76,7 +71,7 @@ class PhysicsGenerator(Generator):
     def sample(self, n: int, *, condition: Scan | None = None, seed: int = 0) -> Scan:
         rng = np.random.default_rng(seed)
         if condition is not None:
-            par = self._ready.pop(_key(condition), None) or self._estimate_many([condition])[0]
+            par = self._ready.pop(scan_key(condition), None) or self._estimate_many([condition])[0]
         else:
             par = self.params_[rng.integers(len(self.params_))]
         out = {}

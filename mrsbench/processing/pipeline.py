@@ -97,6 +97,11 @@ def remember(scan: Scan, processed: Processed, cfg: ProcessingConfig | None = No
     key = key or scan_key(scan, cfg)
     _MEMO[key] = processed
     _MEMO.move_to_end(key)
+    _trim()
+
+
+def _trim() -> None:
+    """Drop the least recently used scans beyond MEMO_SIZE."""
     while len(_MEMO) > MEMO_SIZE:
         _MEMO.popitem(last=False)
 
@@ -123,6 +128,5 @@ def process_many(scans: list, cfg: ProcessingConfig | None = None, keys: list | 
     for key in keys:
         _MEMO.move_to_end(key)
         out.append(copy.deepcopy(_MEMO[key]))
-    while len(_MEMO) > MEMO_SIZE:
-        _MEMO.popitem(last=False)
+    _trim()
     return out
