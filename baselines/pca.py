@@ -53,10 +53,13 @@ class PCAGenerator(Generator):
 
     def decode(self, z, edit=None, rng=None, noise: bool = False) -> np.ndarray:
         """FIDs (T, N) from latent codes; with ``noise`` adds the isotropic noise term."""
-        X = np.atleast_2d(z) @ self.W_.T + self.mean_
+        X = np.atleast_2d(z) @ self.W_.T
+        X += self.mean_   # (in place: the same numbers as X + mean without another (T, 2M) array)
         if noise:
             rng = rng or np.random.default_rng(0)
-            X = X + np.sqrt(self.noise_var_) * rng.standard_normal(X.shape)
+            e = rng.standard_normal(X.shape)
+            e *= np.sqrt(self.noise_var_)
+            X += e
         return self.features.inverse(X, rng)
 
     def sample(self, n: int, *, condition: Scan | None = None, seed: int = 0) -> Scan:

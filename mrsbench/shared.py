@@ -34,8 +34,17 @@ NOISE_FREE_RATIO = 0.1   # synthetic/real noise below this: the transients are (
 
 def features(fids: np.ndarray, axis, ppm) -> np.ndarray:
     """Real and imaginary spectrum within ``ppm`` (T, 2M): the raw features the PCA feature space is fitted on."""
-    s = axis.to_spectrum(fids)[:, axis.window(*ppm)]
-    return np.concatenate([s.real, s.imag], 1)
+    fids = np.atleast_2d(fids)
+    m = axis.window(*ppm)
+    M = int(m.sum())
+    # in blocks of transients, column-major: the numbers and layout of the former whole-array expression
+    # (to_spectrum(fids)[:, m] split into real and imaginary parts; a BLAS product rounds by layout) without
+    # its full-size copies (training features of a paper cell: 3.3 s before)
+    out = np.empty((len(fids), 2 * M), order="F")
+    for i in range(0, len(fids), 512):
+        s = axis.spectrum_points(fids[i:i + 512], m)
+        out[i:i + 512, :M], out[i:i + 512, M:] = s.real, s.imag
+    return out
 
 
 @dataclass

@@ -58,3 +58,18 @@ def test_invalid_axis():
         SpectralAxis(sw_hz=-1)
     with pytest.raises(InputError):
         SpectralAxis(n_points=1)
+
+
+@pytest.mark.parametrize("n_points,lo,hi", [(2048, 0.2, 4.2), (2048, -10.0, 20.0), (1023, 1.0, 4.0)])
+def test_spectrum_points_equal_the_shifted_spectrum(n_points, lo, hi):
+    """Blocks of transients gathered from the unshifted FFT: exactly to_spectrum(fids)[:, mask], across block
+    boundaries and for an odd number of points (where fftshift and ifftshift differ)."""
+    ax = SpectralAxis(sw_hz=2000.0, f0_mhz=127.7, n_points=n_points)
+    rng = np.random.default_rng(3)
+    fids = rng.standard_normal((37, n_points)) + 1j * rng.standard_normal((37, n_points))
+    m = ax.window(lo, hi)
+    got = ax.spectrum_points(fids, m, block=8)
+    assert np.array_equal(got, ax.to_spectrum(fids)[:, m])
+    assert np.array_equal(ax.spectrum_points(fids.astype(np.complex64), m), ax.to_spectrum(fids.astype(np.complex64))[:, m])
+    with pytest.raises(InputError, match="expected"):
+        ax.spectrum_points(fids[:, :-1], m)

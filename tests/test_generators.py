@@ -209,3 +209,36 @@ def test_physics_prepare_batches_the_fits_and_matches_sampling_alone(small_split
         assert np.array_equal(a.edit, b.edit)
         other = spec(alone[(k + 2) % len(alone)])   # another subject's estimate
         assert np.abs(other - sb).max() > 0.1 * np.abs(sa).max()
+
+
+@pytest.mark.parametrize("ppm_range", [None, (0.2, 4.2)])
+def test_spectral_features_equal_their_whole_array_definition(ppm_range, monkeypatch):
+    """SpectralFeatures works in blocks of transients; its numbers and its column-major layout (a BLAS product
+    of the features, PCA's among them, rounds differently with the other) are those of the definition on the
+    whole array: scale = median over transients of max |spectrum| in the band, noise sd = 1.4826 x median of
+    the per-transient MAD outside it, features = [Re, Im] of spectrum / scale, inverse = ifft(ifftshift(...))."""
+    from mrsbench import generator
+    from mrsbench.axis import SpectralAxis
+    monkeypatch.setattr(generator, "_BLOCK", 16)
+    ax = SpectralAxis()
+    rng = np.random.default_rng(0)
+    t = ax.time
+    fids = (np.exp(2j * np.pi * ax.ppm_to_hz(2.008) * t - t / 0.1)[None] * rng.uniform(0.5, 2, (50, 1))
+            + 0.01 * (rng.standard_normal((50, ax.n_points)) + 1j * rng.standard_normal((50, ax.n_points))))
+    f = generator.SpectralFeatures(ax, ppm_range).fit(fids)
+    s = ax.to_spectrum(fids)
+    m = f.mask
+    assert f.scale == float(np.median(np.abs(s[:, m]).max(1)))
+    out = s[:, ~m].real
+    assert f.noise_sd == (float(1.4826 * np.median(np.median(np.abs(out - np.median(out, 1, keepdims=True)), 1)))
+                          if out.size else 0.0)
+    X = f.transform(fids)
+    ref = np.concatenate([(s[:, m] / f.scale).real, (s[:, m] / f.scale).imag], 1).astype(np.float32)
+    assert np.array_equal(X, ref) and X.flags["F_CONTIGUOUS"] == ref.flags["F_CONTIGUOUS"]
+    k = int(m.sum())
+    spec = np.zeros((5, ax.n_points), complex)
+    spec[:, m] = (X[:5, :k] + 1j * X[:5, k:]).astype(complex) * f.scale
+    r = np.random.default_rng(1)
+    if (~m).any():
+        spec[:, ~m] = f.noise_sd * (r.standard_normal((5, (~m).sum())) + 1j * r.standard_normal((5, (~m).sum())))
+    assert np.array_equal(f.inverse(X[:5], np.random.default_rng(1)), ax.to_fid(spec))
