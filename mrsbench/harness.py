@@ -163,6 +163,7 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
         if shared is not None and shared.key != shared_key(identity, sp.to_dict(), pr, seed, truth is not None):
             raise InputError(dataset, "the shared work passed in belongs to another dataset, split, preset or seed")
         sw = shared or shared_for(cd, pr, seed, progress, cache=shared_cache)
+        sw.remember_subsets()
     with _Stage(timings, "fit"):
         if generator is None:
             registry.load_plugins(plugins)

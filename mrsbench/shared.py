@@ -27,7 +27,7 @@ from .protocol import HARNESS_VERSION, Preset
 from .curve import _curve_real, processing_failed, truth_quality
 from .pool import ordered_pool_map
 
-SHARED_FORMAT = 3
+SHARED_FORMAT = 4   # 4: the application jobs' processed subsets kept (subset_processed)
 NOISE_PPM = (9.8, 10.8)  # signal-free band for the noise ratio of synthetic vs real transients
 NOISE_FREE_RATIO = 0.1   # synthetic/real noise below this: the transients are (nearly) noise-free
 
@@ -86,6 +86,16 @@ class SharedWork:
     full_truth_q: list | None             # per test subject: {shape_score, mse} vs truth
     subset_truth_q: list | None           # per job
     curve_truth_q: list | None            # per curve job
+    # per job: (processing's content key, Processed) of the subset, handed to processing's memory whenever this
+    # shared work is used (see remember_subsets): a generator that processes the same conditioning subsets
+    # (the physics baseline's prepare, 580 in a paper cell) then finds them processed, in any later process too
+    subset_processed: list | None = None
+
+    def remember_subsets(self) -> None:
+        """Give the processed subsets to :func:`mrsbench.processing.process_many`'s memory (exactly what
+        ``process`` returned for them; nothing is recomputed)."""
+        for key, p in self.subset_processed or ():
+            remember(None, p, key=key)
 
     @property
     def n_pairs(self) -> int:
@@ -302,7 +312,7 @@ def _application_real(test: Cohort, pr: Preset, seed: int, progress: bool) -> di
     jobs = subset_jobs(test, pr)
     full = [None] * len(test.scans)
     full_q = [None] * len(test.scans)
-    sels, sub_q, noise, procs = [], [], np.full(len(jobs), np.nan), []
+    sels, sub_q, noise, procs, keys = [], [], np.full(len(jobs), np.nan), [], []
 
     def full_done(i, res, _):
         full[i], full_q[i] = res
@@ -325,12 +335,13 @@ def _application_real(test: Cohort, pr: Preset, seed: int, progress: bool) -> di
         ps, q, nz, key = res
         remember(sub, ps, key=key)   # a generator processing the same conditioning subset gets it (process_many)
         procs.append(ps)
+        keys.append(key)
         sub_q.append(q)
         noise[k] = nz
     ordered_pool_map(produce, consume, len(jobs), desc="shared: real subsets" if progress else None, processes=True)
     first = procs[0]
     return dict(jobs=jobs, selections=sels, full=full, full_quality=full_q, subset_quality=sub_q,
-                subset_noise=noise, first_subset=first), procs
+                subset_noise=noise, first_subset=first, subset_processed=list(zip(keys, procs))), procs
 
 
 QUANT_NAMES = ("gaba_cr", "gaba_cr_gannet", "glx_cr", "naa_cr", "cho_cr", "mi_cr")

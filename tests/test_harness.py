@@ -265,3 +265,32 @@ def test_embedding_statistics_run_on_one_blas_thread(runs):
     2.5-2.8 s, with 1 thread 1.2-1.6 s (metrics equal to ~1e-13). Seen during the module's runs."""
     seen = _BLAS_THREADS_IN_STATS
     assert seen and all(n == [1] * len(n) for n in seen), seen
+
+
+def test_shared_work_hands_its_processed_subsets_to_later_processes(tmp_path, monkeypatch):
+    """Shared work read back from its disk cache (as a later `mrsbench run`, or a sweep's cell on another worker,
+    gets it) gives processing's memory the application jobs' processed subsets: a generator's process_many of the
+    same conditioning subsets (the physics baseline's prepare) processes none of them again, and gets exactly
+    what process() gives."""
+    import numpy as np
+    from mrsbench import shared
+    from mrsbench.processing import pipeline
+    from mrsbench.protocol import PRESETS
+    monkeypatch.setenv("MRSBENCH_SHARED_DIR", str(tmp_path))
+    pr = PRESETS["tiny"]
+    cd = shared.cell_data("simgaba-small", pr, 0, progress=False)
+    shared._MEMO.clear()
+    sw = shared.shared_for(cd, pr, 0, progress=False)
+    shared._MEMO.clear()
+    pipeline._MEMO.clear()
+    sw2 = shared.shared_for(cd, pr, 0, progress=False)   # from the disk cache
+    assert sw2 is not sw and len(sw2.subset_processed) == len(sw2.jobs) > 0
+    subs = [cd.test.scans[i].select(sel) for (i, _, _), sel in zip(sw2.jobs, sw2.selections)]
+    fresh = [pipeline.process(s) for s in subs[:2]]
+    pipeline._MEMO.clear()
+    sw2.remember_subsets()
+    monkeypatch.setattr(pipeline, "process", lambda *a, **k: pytest.fail("a remembered subset was processed again"))
+    got = pipeline.process_many(subs)
+    for a, b in zip(got, fresh):
+        assert np.array_equal(a.on, b.on) and np.array_equal(a.off, b.off) and np.array_equal(a.weights, b.weights)
+        assert a.info == b.info
