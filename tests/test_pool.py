@@ -241,3 +241,25 @@ def test_worker_processes_exit_when_their_parent_is_killed(tmp_path):
     while any(alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(alive(w) for w in workers)
+
+
+def test_jackknife_pseudo_values_on_worker_processes_equal_their_definition(workers):
+    """The embedding family's delete-one-subject jackknife runs its left-out subjects on the scan pool (worker
+    processes with 20 subjects): each pseudo-value is S theta - (S - 1) theta_(-i), with theta_(-i) recomputed
+    here one after the other without subject i's rows; equal bit for bit."""
+    from functools import partial
+    from mrsbench.families.embedding import _pseudo_values, _two_sample_stats
+    from mrsbench.pool import single_threaded_libraries
+    rng = np.random.default_rng(0)
+    S = 20
+    subj = np.repeat(np.arange(S), 10)
+    A, B = rng.standard_normal((len(subj), 6)), rng.standard_normal((len(subj), 6)) + 0.3
+    stats = partial(_two_sample_stats, seed=3)
+    with single_threaded_libraries():
+        full = stats(A, B)
+        got = _pseudo_values(full, stats, A, B, subj, None, S + 1, False)
+        for i in range(S):
+            loo = stats(A[subj != i], B[subj != i])
+            for k, v in full.items():
+                assert got[f"embedding.pv.{k}"][i] == S * v - (S - 1) * loo[k], (k, i)
+    assert all(np.isnan(got[f"embedding.pv.{k}"][S]) for k in full)   # a subject without rows
