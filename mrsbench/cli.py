@@ -166,7 +166,7 @@ def _cmd_validate(args) -> int:
 PRESET_TIMES = {"tiny": "~40 s (the first run also compiles UMAP, ~60 s)",
                 "quick": "2 CPU cores, 4 folds (the generator trained 4 times): pca ~30 s, vae ~130 s + ~30 s shared "
                          "work once per dataset and seed (budget: 3 min per model and seed)",
-                "paper": "2 CPU cores: pca ~85-95 s, physics ~90-100 s + ~40-55 s shared work once per dataset and seed; "
+                "paper": "2 CPU cores: pca ~80-95 s, physics ~85-100 s + ~35-55 s shared work once per dataset and seed; "
                          "GPU (H200, 16 cores): pca 110 s, vae 107 s + 105 s shared (simgaba)"}
 
 
