@@ -121,6 +121,21 @@ class SpectralAxis:
             np.take(f, pos, axis=1, out=out[i:i + block])
         return out if out is not None else np.empty((0, len(pos)), np.result_type(fids.dtype, np.complex64))
 
+    def real_imag_points(self, fids: np.ndarray, mask: np.ndarray, scale: float | None = None, dtype=np.float64,
+                         block: int = 512) -> np.ndarray:
+        """Features [Re, Im] of ``spectrum_points(fids, mask)`` (divided by ``scale`` if given), (T, 2M) of ``dtype``,
+        column-major: the numbers and layout of the whole-array ``np.concatenate([s.real, s.imag], 1)`` (a BLAS
+        product of the features rounds differently with the other layout), ``block`` transients at a time."""
+        fids = np.atleast_2d(fids)
+        M = int(np.count_nonzero(mask))
+        out = np.empty((len(fids), 2 * M), dtype, order="F")
+        for i in range(0, len(fids), block):
+            s = self.spectrum_points(fids[i:i + block], mask)
+            if scale is not None:
+                s = s / scale
+            out[i:i + block, :M], out[i:i + block, M:] = s.real, s.imag
+        return out
+
     def to_fid(self, spectrum: np.ndarray, axis: int = -1) -> np.ndarray:
         """Inverse of :meth:`to_spectrum`."""
         spectrum = np.asarray(spectrum)

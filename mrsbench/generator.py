@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .axis import SpectralAxis
+from .axis import SpectralAxis, _fft
 from .data import OFF, ON, Cohort, Scan
 from .errors import MRSBenchError
+from .pool import fft_workers
 
 
 class GeneratorError(MRSBenchError):
@@ -187,7 +188,7 @@ class SpectralFeatures:
         # per transient, in blocks (the same numbers as on the whole (T, N) spectrum at once, without its copies)
         peak, mad = np.empty(len(fids)), np.empty(len(fids))
         for i in range(0, len(fids), _BLOCK):
-            s = self.axis.spectrum_points(fids[i:i + _BLOCK], np.ones(len(m), bool))
+            s = self.axis.to_spectrum(fids[i:i + _BLOCK])
             peak[i:i + _BLOCK] = np.abs(s[:, m]).max(1) if m.any() else 0.0
             out = s[:, ~m].real
             # robust noise sd of the real part outside the band (1.4826 x median absolute deviation from the
@@ -202,15 +203,7 @@ class SpectralFeatures:
 
     def transform(self, fids: np.ndarray) -> np.ndarray:
         """(T, 2M) float32: real then imaginary spectrum over the band, divided by ``scale``."""
-        fids = np.atleast_2d(fids)
-        M = int(self.mask.sum())
-        # column-major, as the former whole-array expression gave (a BLAS product of the features, e.g. PCA's,
-        # rounds differently with the other layout)
-        out = np.empty((len(fids), 2 * M), np.float32, order="F")
-        for i in range(0, len(fids), _BLOCK):   # blocks of transients: no full-size temporaries
-            s = self.axis.spectrum_points(fids[i:i + _BLOCK], self.mask) / self.scale
-            out[i:i + _BLOCK, :M], out[i:i + _BLOCK, M:] = s.real, s.imag
-        return out
+        return self.axis.real_imag_points(fids, self.mask, self.scale, np.float32, _BLOCK)
 
     def inverse(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         x = np.atleast_2d(np.asarray(x, float))
@@ -225,6 +218,4 @@ class SpectralFeatures:
         if (~m).any() and rng is not None and self.noise_sd > 0:
             spec[:, at[~m]] = self.noise_sd * (rng.standard_normal((len(x), (~m).sum())) +
                                                1j * rng.standard_normal((len(x), (~m).sum())))
-        from .axis import _fft
-        from .pool import fft_workers
         return _fft().ifft(spec, axis=-1, workers=fft_workers())

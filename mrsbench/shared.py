@@ -34,17 +34,7 @@ NOISE_FREE_RATIO = 0.1   # synthetic/real noise below this: the transients are (
 
 def features(fids: np.ndarray, axis, ppm) -> np.ndarray:
     """Real and imaginary spectrum within ``ppm`` (T, 2M): the raw features the PCA feature space is fitted on."""
-    fids = np.atleast_2d(fids)
-    m = axis.window(*ppm)
-    M = int(m.sum())
-    # in blocks of transients, column-major: the numbers and layout of the former whole-array expression
-    # (to_spectrum(fids)[:, m] split into real and imaginary parts; a BLAS product rounds by layout) without
-    # its full-size copies (training features of a paper cell: 3.3 s before)
-    out = np.empty((len(fids), 2 * M), order="F")
-    for i in range(0, len(fids), 512):
-        s = axis.spectrum_points(fids[i:i + 512], m)
-        out[i:i + 512, :M], out[i:i + 512, M:] = s.real, s.imag
-    return out
+    return axis.real_imag_points(fids, axis.window(*ppm))   # (in blocks, without full-size copies)
 
 
 @dataclass
@@ -328,12 +318,10 @@ def _application_real(test: Cohort, pr: Preset, seed: int, progress: bool) -> di
         sel = np.sort(np.r_[rng.choice(on_idx, n, replace=False), rng.choice(off_idx, n, replace=False)])
         sels.append(sel)
         # the noise of the real transients that synthetic ones are compared with (where the scan is filled up)
-        sub = s.select(sel)
-        return _subset_work, (sub, full[i], pr.full_count > n), sub
+        return _subset_work, (s.select(sel), full[i], pr.full_count > n), None
 
-    def consume(k, res, sub):
-        ps, q, nz, key = res
-        remember(sub, ps, key=key)   # a generator processing the same conditioning subset gets it (process_many)
+    def consume(k, res, _):
+        ps, q, nz, key = res   # (key: for SharedWork.remember_subsets, which the harness calls)
         procs.append(ps)
         keys.append(key)
         sub_q.append(q)
