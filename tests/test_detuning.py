@@ -120,7 +120,7 @@ def test_diff_fitted_with_the_off_fits_phase_recovers_known_amplitudes():
     ls = np.exp(-(np.pi * 4.0 + 14.0 ** 2 * t) * t)
     a_off = np.abs(rng.normal(1.0, 0.3, (4, len(q.off.names))))
     a_diff = np.abs(rng.normal(1.0, 0.3, (4, len(q.diff.names))))
-    a_off[:, q.off.names.index("H2O")] = a_diff[:, q.diff.names.index("H2O")] = 0.0
+    a_diff[:, q.diff.names.index("H2O")] = 0.0   # (the OFF basis has no water: removed before the OFF fit)
     ph = np.exp(1j * (0.3 + 2 * np.pi * AX.hz * 1e-3))   # zero order 0.3 rad, first order 1 ms (rad per rad/s)
     off = AX.to_spectrum((a_off @ q.off.basis.cpu().numpy()) * ls) * ph
     diff = AX.to_spectrum((a_diff @ q.diff.basis.cpu().numpy()) * ls) * ph

@@ -264,27 +264,81 @@ def validation():
     return cohort, processed_spectra(cohort)
 
 
-def test_lcm_converges_to_the_best_of_random_restarts(validation):
-    """48 validation OFF spectra: the final cost is within 0.1% of the best of 10 random restarts for
-    >= 95% of them (the former sigma parameterisation, 10 fixed iterations and one start: 31%, with 16
-    fits stuck at sigma = 0), every fit reports convergence and no Gaussian sigma is stuck at 0."""
+def _restarts_check(axis, off, restarts: int = 10):
+    """The quantifier's OFF fit of ``off`` and the best cost of ``restarts`` random line-shape starts on the
+    same (water-free) data: (fraction of spectra within 0.1% of the best, result)."""
     from mrsbench.fitting.quantify import Quantifier
-    cohort, (off, *_) = validation
-    fitter = Quantifier(cohort.axis).off
-    res = fitter.fit(off)
+    q = Quantifier(axis)
+    fitter = q.off
+    res = q.fit_off(off)
+    data = off - axis.to_spectrum(res.removed)   # what the fitter saw: residual water removed (HSVD)
     cost = lambda r: np.sum(np.abs(r.data - r.fit) ** 2, 1)
     c0, best = cost(res), cost(res)
     rng = np.random.default_rng(2024)
     G = fitter.G
-    for _ in range(10):
+    for _ in range(restarts):
         init = {"gamma": rng.uniform(0, np.pi * 10, (len(off), G)), "sigma": rng.uniform(0, 60, (len(off), G)),
                 "eps": rng.uniform(-2 * np.pi * 3, 2 * np.pi * 3, (len(off), G))}
-        best = np.minimum(best, cost(fitter.fit(off, init=init)))
-    frac = np.mean(c0 <= best * 1.001)
+        best = np.minimum(best, cost(fitter.fit(data, init=init)))
+    return np.mean(c0 <= best * 1.001), res
+
+
+def test_lcm_converges_to_the_best_of_random_restarts(validation):
+    """48 validation OFF spectra: the final cost is within 0.1% of the best of 10 random restarts for
+    >= 95% of them (the former sigma parameterisation, 10 fixed iterations and one start: 31%, with 16
+    fits stuck at sigma = 0), every fit reports convergence and no Gaussian sigma is stuck at 0."""
+    cohort, (off, *_) = validation
+    frac, res = _restarts_check(cohort.axis, off)
     print(f"within 0.1% of the best of 10 restarts: {frac:.3f}; iterations median {np.median(res.iterations)}")
     assert frac >= 0.95
     assert res.converged.all() and (res.iterations > 0).all()
     assert (res.params["sigma"][:, 0] > 1.0).all()  # metabolite Gaussian never trapped at 0
+
+
+def test_lcm_converges_on_a_cohort_it_was_not_tuned_on():
+    """The same check on 24 subjects of a fresh seed (never used in development): with residual water fitted
+    as its own line-shape group (harness <= 1.9) 37-42 of 48 fresh-seed fits reached the best minimum (side
+    minima of the water's tail, up to 2% in cost); with the water removed before the fit (HSVD) all did."""
+    from dataclasses import replace
+    from mrsbench.cohort import simulate_cohort
+    from mrsbench.fitting.validation import VALIDATION, processed_spectra
+    cohort = simulate_cohort(replace(VALIDATION, seed=20261127, subjects_per_site=6))[0]
+    frac, res = _restarts_check(cohort.axis, processed_spectra(cohort)[0])
+    print(f"fresh seed: within 0.1% of the best of 10 restarts: {frac:.3f}")
+    assert frac >= 0.95 and res.converged.all()
+
+
+def test_residual_water_removed_before_the_off_fit(basis):
+    """Residual water made of two damped exponentials (4.68 and 4.74 ppm, 6 and 15 Hz, 10x the metabolite peak;
+    analytic, not HSVD output) on noise-free OFF spectra of known amplitudes: the quantifier's HSVD model of it
+    matches the true water over the fit window to 2% of the metabolite peak (measured <= 0.8%), the ratios to
+    tCr come back within 1% (tNAA, tCho, Glx measured <= 0.1%; with the former H2O line-shape group up to 0.7,
+    0.7 and 2.3% off), and model_fid adds the water back. Without water nothing is removed. mI (its 4.06 ppm
+    line next to the window's edge) is not asserted: one spectrum's is 14% low (with the group: 69%)."""
+    from mrsbench.fitting.quantify import OFF_MM, Quantifier
+    q = Quantifier(AX)
+    names = list(OFF_METABOLITES + OFF_MM)
+    assert q.off.names == names   # no water column in the OFF basis
+    rng = np.random.default_rng(5)
+    amps = rng.uniform(0.5, 10, (3, len(names)))
+    t = AX.time
+    met = (amps @ basis.fids(AX, "off", names)) * np.exp(-(np.pi * 4.0 + 12.0 ** 2 * t) * t) * np.exp(0.2j)
+    peak = np.abs(AX.to_spectrum(met)).max()
+    water = sum(a * np.exp((2j * np.pi * AX.ppm_to_hz(ppm) - np.pi * lw) * t)
+                for ppm, lw, a in ((4.68, 6.0, 1.0), (4.74, 15.0, 0.5))) * np.exp(1j)
+    water = water * 10 * peak / np.abs(AX.to_spectrum(water)).max()
+    clean, wet = q.fit_off(AX.to_spectrum(met)), q.fit_off(AX.to_spectrum(met + water))
+    assert np.all(clean.removed == 0) and np.array_equal(clean.amplitudes, q.off.fit(AX.to_spectrum(met)).amplitudes)
+    win = AX.window(0.2, 4.2)
+    assert np.abs(AX.to_spectrum(wet.removed - water)[:, win]).max() < 0.02 * peak
+    assert np.abs(AX.to_spectrum(q.off.model_fid(wet) - met - water)[:, win]).max() < 0.02 * peak
+
+    def ratios(a):
+        c = lambda *ns: sum(a[:, names.index(n)] for n in ns)
+        return np.stack([c("NAA", "NAAG"), c("GPC", "PCh"), c("Glu", "Gln")]) / c("Cr", "PCr")
+    assert np.abs(ratios(wet.amplitudes) / ratios(amps) - 1).max() < 0.01
+    big = amps > 2
+    assert np.median(np.abs(wet.amplitudes - amps)[big] / amps[big]) < 0.01
 
 
 def test_lcm_leaves_sigma_zero(basis):

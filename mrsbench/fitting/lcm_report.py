@@ -15,13 +15,15 @@ class LCMReport:
 
     def model_fid(self, res: LCMResult) -> np.ndarray:
         """Noise-free model FIDs (B, N) over the whole band from a fit (metabolites with their group
-        line shapes and zero-order phase; the baseline and first-order phase are left out)."""
+        line shapes and zero-order phase, plus what was removed from the data before the fit, ``res.removed``:
+        residual water; the baseline and first-order phase are left out)."""
         t = self.axis.time
         basis = self.basis.cpu().numpy().astype(np.complex128)[None] if res.basis is None else res.basis
         gam, s2, eps = (np.asarray(res.params[k], float)[..., None] for k in ("gamma", "sigma2", "eps"))
         ls = np.exp(-(gam + s2 * t) * t - 1j * eps * t)  # (B, G, N)
         out = (res.amplitudes[:, :, None] * basis * ls[:, self.groups]).sum(1)
-        return out * np.exp(1j * np.asarray(res.params["phi0"], float))[:, None]
+        out = out * np.exp(1j * np.asarray(res.params["phi0"], float))[:, None]
+        return out if res.removed is None else out + res.removed
 
     def component_spectra(self, res: LCMResult) -> np.ndarray:
         """Fitted contribution of every component over the fit window, (B, L, M) complex (amplitude x

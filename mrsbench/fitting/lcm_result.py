@@ -22,6 +22,7 @@ class LCMResult:
     iterations: np.ndarray | None = None          # (B,) LM iterations taken
     converged: np.ndarray | None = None           # (B,) bool
     basis: np.ndarray | None = None               # (B, L, N) the per-spectrum basis, where one was given
+    removed: np.ndarray | None = None             # (B, N) FIDs taken out of the data before the fit (residual water)
 
     @classmethod
     def concat(cls, parts: list) -> "LCMResult":
@@ -32,7 +33,7 @@ class LCMResult:
                    {k: np.concatenate([p.params[k] for p in parts]) for k in p0.params},
                    cat([p.baseline for p in parts]), cat([p.fit for p in parts]), cat([p.data for p in parts]), p0.ppm,
                    [row for p in parts for row in p.flags], cat([p.iterations for p in parts]),
-                   cat([p.converged for p in parts]), cat([p.basis for p in parts]))
+                   cat([p.converged for p in parts]), cat([p.basis for p in parts]), cat([p.removed for p in parts]))
 
     def crlb_percent(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
