@@ -341,6 +341,21 @@ def test_residual_water_removed_before_the_off_fit(basis):
     assert np.median(np.abs(wet.amplitudes - amps)[big] / amps[big]) < 0.01
 
 
+def test_nonfinite_point_outside_the_window_does_not_stop_the_water_removal(basis):
+    """A spectrum with a NaN outside the fit window (which the fit never reads) in a batch: no error (HSVD needs
+    a finite FID, so its water is not removed), and the other spectra's fits are those they get alone."""
+    from mrsbench.fitting.quantify import Quantifier
+    q = Quantifier(AX)
+    names = list(q.off.names)
+    rng = np.random.default_rng(2)
+    good = np.stack([_synth(basis, names, rng.uniform(0.5, 5, len(names)), noise=0.05, seed=k) for k in range(2)])
+    bad = good[:1].copy()
+    bad[0, np.flatnonzero(AX.window(4.5, 4.6))[0]] = np.nan
+    res = q.fit_off(np.concatenate([good, bad]))
+    assert np.allclose(res.amplitudes[:2], q.fit_off(good).amplitudes, rtol=1e-3, atol=1e-6)  # (batch rounding)
+    assert np.all(res.removed[2] == 0) and np.isfinite(res.amplitudes[2]).all()
+
+
 def test_lcm_leaves_sigma_zero(basis):
     """Started exactly at sigma = 0 (where exp(-sigma^2 t^2) has zero derivative in sigma), the fit still
     finds the true Gaussian width: the Gaussian is fitted as s = sigma^2."""

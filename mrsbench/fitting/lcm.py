@@ -49,7 +49,7 @@ class LCMConfig:
     iterations: int = 60                          # maximum LM iterations (each spectrum stops when converged)
     ftol: float = 1e-5                            # convergence: relative cost decrease of an accepted step
     # initial LM damping (x the Gauss-Newton matrix's diagonal; Marquardt 1963). Measured at harness 1.10 on the
-    # benchmark batch and 48 validation spectra: 0.1 takes 8-17% fewer iterations than 0.01 with the final costs
+    # benchmark batch and 48 validation spectra: 0.1 takes 7-17% fewer iterations than 0.01 with the final costs
     # as close to the best of 10 random restarts or closer (water-free OFF: 48/48 at both on two fresh cohorts)
     lam0: float = 0.1
     starts: int = 2                               # line-shape starts per spectrum (see LCMFitter.fit)

@@ -203,10 +203,12 @@ class Quantifier:
 
 def remove_water(fids: np.ndarray, axis: SpectralAxis) -> np.ndarray:
     """Residual-water model of each FID (B, N): the sum of its HSVD components (Barkhuijsen et al. JMR 1987)
-    with frequencies in :data:`~mrsbench.processing.WATER_BAND_PPM` (4.4-5.0 ppm), (B, N) complex."""
+    with frequencies in :data:`~mrsbench.processing.WATER_BAND_PPM` (4.4-5.0 ppm), (B, N) complex. A FID with
+    non-finite values gets none (zeros): its fit reports it (``nonfinite`` flags) as without water removal."""
     from ..processing import WATER_BAND_PPM
     from ..processing.alignment import hsvd_components
-    return np.stack([hsvd_components(np.asarray(f, complex), axis, WATER_BAND_PPM) for f in np.atleast_2d(fids)])
+    return np.stack([hsvd_components(np.asarray(f, complex), axis, WATER_BAND_PPM) if np.isfinite(f).all()
+                     else np.zeros(len(f), complex) for f in np.atleast_2d(fids)])
 
 
 def lcm_ratios(off_res, diff_res) -> dict[str, np.ndarray]:
