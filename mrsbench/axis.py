@@ -113,13 +113,12 @@ class SpectralAxis:
         if fids.ndim != 2 or fids.shape[1] != self.n_points:
             raise InputError("spectrum_points", f"expected (T, {self.n_points}) FIDs, got {fids.shape}")
         pos = np.fft.fftshift(np.arange(self.n_points))[np.asarray(mask, bool)]   # to_spectrum(x)[j] = fft(x)[pos[j]]
-        out = None
+        # (the transform's own output type: complex64 from single precision, else complex128)
+        out = np.empty((len(fids), len(pos)), np.result_type(fids.dtype, np.complex64))
         for i in range(0, len(fids), block):
             f = _fft().fft(fids[i:i + block], axis=1, workers=fft_workers())
-            if out is None:
-                out = np.empty((len(fids), len(pos)), f.dtype)
             np.take(f, pos, axis=1, out=out[i:i + block])
-        return out if out is not None else np.empty((0, len(pos)), np.result_type(fids.dtype, np.complex64))
+        return out
 
     def real_imag_points(self, fids: np.ndarray, mask: np.ndarray, scale: float | None = None, dtype=np.float64,
                          block: int = 512) -> np.ndarray:
