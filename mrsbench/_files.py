@@ -13,6 +13,45 @@ from pathlib import Path
 import numpy as np
 
 
+def owner_tag() -> str:
+    """``HOST~PID`` of this process, written into the name of every temporary file and folder it stages, so that a
+    later run can tell the leftovers of a killed process (SIGKILL runs no clean-up) from work in progress."""
+    import socket
+    host = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
+    return f"{host}~{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # someone else's live process
+        return True
+    return True
+
+
+def reap_stale(folder: str | Path) -> list[Path]:
+    """Remove the temporary files and folders (``.tmp-HOST~PID-*``) that a process of this host left in ``folder``
+    when it was killed (its PID no longer runs). Returns what was removed; others' and live work is left alone."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    host = owner_tag().split("~")[0]
+    out = []
+    for p in folder.glob(".tmp-*"):
+        tag = p.name[len(".tmp-"):].split("-", 1)[0]
+        h, _, pid = tag.partition("~")
+        if h != host or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        out.append(p)
+    return out
+
+
 def umask() -> int:
     """The process umask (read without changing it for longer than two calls)."""
     m = os.umask(0o022)
@@ -30,11 +69,12 @@ def atomic_path(path: str | Path, suffix: str = ""):
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix or "".join(path.suffixes))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{owner_tag()}-", suffix=suffix or "".join(path.suffixes))
     os.close(fd)
     honour_umask(tmp)
     try:
         yield tmp
+        honour_umask(tmp)   # again: a writer that replaced the file (nibabel's gzip save) leaves it 0600
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -49,7 +89,7 @@ def atomic_dir(path: str | Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         raise FileExistsError(path)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".tmp-{path.name}-"))
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".tmp-{owner_tag()}-{path.name}-"))
     honour_umask(tmp, is_dir=True)
     try:
         yield tmp

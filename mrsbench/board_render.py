@@ -97,6 +97,11 @@ def render(lb: dict, fmt: str = "markdown") -> str:
         text += tabulate([[d["model"], d["dataset"], d["dataset_hash"], d["harness_version"], d["preset"], d["seed"]]
                           for d in lb["incompatible"]],
                          headers=["model", "dataset", "identity", "harness", "preset", "seed"], tablefmt="github")
+    if lb.get("not_ranked"):
+        text += "\n\nNot ranked (the file fails `mrsbench validate`):\n\n"
+        text += tabulate([[d["model"], d["seed"], Path(d["source"] or "?").name, d["reason"]] for d in lb["not_ranked"]],
+                         headers=["model", "seed", "file", "reason"], tablefmt="github")
+        text += "\n"
     if lb.get("duplicates"):
         text += ("\n\nRepeated runs of a seed (not counted; the most recently created run of each seed is kept): "
                  + ", ".join(f"{d['model']} seed {d['seed']} ({Path(d['source'] or '?').name})" for d in lb["duplicates"]))
@@ -178,6 +183,10 @@ def html_page(lb: dict, folder: Path) -> str:
                         f"({html.escape(d['dataset_hash'])}), harness {html.escape(d['harness_version'])}, "
                         f"preset {html.escape(d['preset'])}</li>" for d in lb["incompatible"])
         incompatible = f"<h2>Not ranked (incompatible)</h2><ul id=\"incompatible\">{items}</ul>"
+    if lb.get("not_ranked"):
+        items = "".join(f"<li>{html.escape(d['model'])} seed {d['seed']} ({html.escape(Path(d['source'] or '?').name)}): "
+                        f"{html.escape(d['reason'])}</li>" for d in lb["not_ranked"])
+        incompatible += f"<h2>Not ranked (fails validation)</h2><ul id=\"not-ranked\">{items}</ul>"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>mrsbench leaderboard {lb['dataset']} / {lb['preset']}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px}}
 th{{cursor:pointer;background:#eee}} figure{{display:inline-block;margin:1em}}</style></head><body>

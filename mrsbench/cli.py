@@ -15,13 +15,21 @@ def _cmd_basis(args) -> int:
     from .physics.basis import load_basis
     from .physics.megapress import MegaPressConfig
 
+    from .checks import check_output_folder
     try:
         cfg = MegaPressConfig(te_s=args.te / 1000.0, f0_mhz=args.field, edit_on_ppm=args.edit_on,
                               edit_off_ppm=args.edit_off, gaba_set=args.gaba)
     except ValueError as e:
         raise InputError("basis", str(e)) from None
+    if not (args.sw > 0 and args.points >= 16 and args.linewidth >= 0):   # every argument checked before the work
+        raise InputError("basis", f"--sw must be > 0 Hz, --points >= 16 and --linewidth >= 0 Hz (got {args.sw:g}, "
+                                  f"{args.points}, {args.linewidth:g})")
+    try:
+        axis = SpectralAxis(sw_hz=args.sw, f0_mhz=args.field, n_points=args.points)
+    except ValueError as e:
+        raise InputError("basis", str(e)) from None
+    check_output_folder(args.out, "--out")
     basis = load_basis(cfg, use_cache=not args.no_cache, progress=True)
-    axis = SpectralAxis(sw_hz=args.sw, f0_mhz=args.field, n_points=args.points)
     if args.format in ("fsl", "all"):
         paths = basis.write_fsl(args.out, axis=axis, lw_hz=args.linewidth)
         print(f"wrote {len(paths)} FSL-MRS basis files ({len(basis.names)} components x ON/OFF/DIFF) to {args.out} "
@@ -120,8 +128,11 @@ def _cmd_sweep(args) -> int:
 def _cmd_submit(args) -> int:
     from .submission import submit
 
+    from .checks import check_seeds
+    seeds = None if args.seeds is None else check_seeds([x.strip() for x in args.seeds.split(",") if x.strip()],
+                                                        "--seeds")
     written, board = submit(args.target, dataset=args.dataset, preset=args.preset, root=args.root,
-                            progress=not args.no_progress, name=args.name)
+                            progress=not args.no_progress, name=args.name, seeds=seeds)
     for p in written:
         print(f"wrote {p}")
     print(f"leaderboard: {board} (and index.html, leaderboard.json)")
@@ -129,34 +140,53 @@ def _cmd_submit(args) -> int:
 
 
 def _cmd_validate(args) -> int:
+    """Validate each file (all are checked; the exit status is 2 when any is invalid or not reproduced)."""
+    import json
     from pathlib import Path
 
     from .errors import InputError
     from .leaderboard import read_json, validate_results
 
-    p = Path(args.results)
-    doc = read_json(p, "results file")
-    if not isinstance(doc, dict):
-        raise InputError(p, "not a results document")
-    problems = validate_results(doc, str(p), check_dataset=not args.no_dataset_check)
-    if args.json and not args.reproduce:
-        import json
-        print(json.dumps({"file": str(p), "valid": not problems, "problems": problems, "model": doc.get("model"),
-                          "harness_version": doc.get("harness_version")}))
-        return 0 if not problems else 2
-    if problems:
-        raise InputError(p, "invalid: " + "; ".join(problems))
-    print(f"{p}: valid ({doc['model']}, {doc['dataset']} {doc['dataset_hash']}, preset {doc['preset_name']}, "
-          f"seed {doc['seed']}, harness {doc['harness_version']})")
-    if args.reproduce:
-        from .submission import reproduce, reproduce_report
-        _, rows = reproduce(p, plugins=args.plugins, progress=not args.no_progress)
-        bad = [r for r in rows if not r[3]]
-        print(reproduce_report(rows, only_failures=not args.verbose))
-        if bad:
-            raise InputError(p, f"not reproduced: {len(bad)} of {len(rows)} metrics differ beyond tolerance "
-                             f"({', '.join(r[0] for r in bad[:5])}{', ...' if len(bad) > 5 else ''})")
-        print(f"{p}: reproduced ({len(rows)} metrics within tolerance)")
+    reports, bad = [], []
+    for f in args.results:
+        p = Path(f)
+        try:
+            doc = read_json(p, "results file")
+            if not isinstance(doc, dict):
+                raise InputError(p, "not a results document")
+            problems = validate_results(doc, str(p), check_dataset=not args.no_dataset_check)
+        except InputError as e:
+            doc, problems = {}, [e.problem]
+        reports.append({"file": str(p), "valid": not problems, "problems": problems, "model": doc.get("model"),
+                        "harness_version": doc.get("harness_version")})
+        if problems:
+            bad.append(p)
+            if not args.json:
+                print(f"{p}: invalid: " + "; ".join(problems), file=sys.stderr)
+            continue
+        if not args.json:
+            print(f"{p}: valid ({doc['model']}, {doc['dataset']} {doc['dataset_hash']}, preset {doc['preset_name']}, "
+                  f"seed {doc['seed']}, harness {doc['harness_version']})")
+        if args.reproduce:
+            from .submission import reproduce, reproduce_report
+            _, rows = reproduce(p, plugins=args.plugins, progress=not args.no_progress)
+            differ = [r for r in rows if not r[3]]
+            reports[-1].update(reproduced=not differ, metrics_compared=len(rows), differing=[r[0] for r in differ])
+            if not args.json:
+                print(reproduce_report(rows, only_failures=not args.verbose))
+            if differ:
+                bad.append(p)
+                if not args.json:
+                    print(f"{p}: not reproduced: {len(differ)} of {len(rows)} metrics differ beyond tolerance "
+                          f"({', '.join(r[0] for r in differ[:5])}{', ...' if len(differ) > 5 else ''})", file=sys.stderr)
+            elif not args.json:
+                print(f"{p}: reproduced ({len(rows)} metrics within tolerance)")
+    if args.json:
+        print(json.dumps(reports[0] if len(reports) == 1 else reports))
+        return 0 if not bad else EXIT_USER_ERROR
+    if bad:
+        raise InputError("validate", f"{len(bad)} of {len(args.results)} file(s) invalid or not reproduced: "
+                                     + ", ".join(str(b) for b in dict.fromkeys(bad)))
     return 0
 
 
@@ -212,8 +242,16 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_simulate(args) -> int:
-    from .datasets import load_dataset, write_dataset
+    from .checks import check_output_folder, check_seeds
+    from .datasets import DATASETS, load_dataset, write_dataset
+    from .errors import InputError
 
+    if args.dataset not in DATASETS:
+        raise InputError("--dataset", f"{args.dataset!r}: only simulated datasets can be written with `simulate` "
+                                      f"({', '.join(DATASETS)})")
+    if args.seed is not None:
+        check_seeds([args.seed])
+    check_output_folder(args.out, "--out")
     cohort, extras = load_dataset(args.dataset, seed=args.seed, with_extras=True, basis=args.basis)
     if not extras:
         from .errors import InputError
@@ -230,7 +268,9 @@ def _cmd_qc(args) -> int:
     from .io import read_nifti_mrs
     from .qc import qc_scan
 
+    from .harmonise import check_field
     scan = read_nifti_mrs(args.file)
+    check_field(scan.axis, args.file)   # the measures' ppm windows are defined for 1H at about 3 T
     ref = read_nifti_mrs(args.reference, expected_axis=scan.axis) if args.reference else None
     rep = qc_scan(scan, ref)
     if args.json:
@@ -255,6 +295,9 @@ def _cmd_quantify(args) -> int:
     from .processing import process
     from .readers import read_path
 
+    if args.out:
+        from .checks import check_output_file
+        check_output_file(args.out, "--out")
     cohort = read_path(args.file, edit_order=args.edit_order)
     q = Quantifier(cohort.axis)
     tables = []
@@ -267,6 +310,11 @@ def _cmd_quantify(args) -> int:
     if args.out:
         with atomic_path(args.out, ".csv") as tmp:
             table.to_csv(tmp, index=False)
+    if args.json:
+        import json
+        print(json.dumps({"file": str(args.file), "rows": json.loads(table.to_json(orient="records")),
+                          "csv": str(args.out) if args.out else None}))
+        return 0
     from tabulate import tabulate
     show = table.copy()
     print(f"{args.file}: LCM (FSL-MRS model) on OFF and DIFF, Gannet-style GABA+/Glx/Cr")
@@ -311,13 +359,48 @@ def _cmd_datasets(args) -> int:
     return 0
 
 
+def _cmd_cache(args) -> int:
+    import json
+
+    from .cache import cache_report, clear_cache
+
+    if args.clear:
+        gone = clear_cache([x.strip() for x in args.clear.split(",") if x.strip()])
+        if args.json:
+            print(json.dumps({"removed": gone}))
+        else:
+            for g in gone:
+                print(f"removed {g['part']}: {g['files']} files, {g['bytes'] / 1e6:.1f} MB ({g['path']})")
+            if not gone:
+                print("nothing to remove")
+        return 0
+    rep = cache_report()
+    if args.json:
+        print(json.dumps(rep))
+        return 0
+    from tabulate import tabulate
+    print(f"mrsbench cache: {rep['root']} ($MRSBENCH_CACHE), {rep['bytes'] / 1e6:.1f} MB in all")
+    print(tabulate([[p["part"], f"{p['bytes'] / 1e6:.1f}", p["files"], p["what"]] for p in rep["parts"]],
+                   headers=["part", "MB", "files", "what"], tablefmt="github", disable_numparse=True))
+    print("clear with: mrsbench cache --clear shared (or datasets, basis, all); everything is remade on demand")
+    return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, unwound like Ctrl-C (temporary files removed, an open MLflow run marked FAILED)."""
+
+
 def _on_sigterm(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Terminated(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
     import os
     import signal
+    import time
+
+    from ._clock import start
+    start(time.perf_counter())
 
     from .cli_parser import build_parser
 
@@ -343,9 +426,11 @@ def main(argv: list[str] | None = None) -> int:
     except MRSBenchError as e:
         print(f"mrsbench {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        # 128 + the signal's number, the shell's convention: SIGTERM 143, SIGINT (Ctrl-C) 130
+        print("terminated: nothing was written" if isinstance(e, Terminated) else "interrupted: nothing was written",
+              file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except BrokenPipeError:   # output piped into `head` and the like: not an error
         try:
             sys.stdout = open(os.devnull, "w")

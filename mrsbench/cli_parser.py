@@ -6,7 +6,7 @@ import argparse
 
 GROUPS = (
     ("run and compare", ("run", "sweep", "submit", "leaderboard", "compare", "validate")),
-    ("data", ("list", "datasets", "simulate")),
+    ("data", ("list", "datasets", "simulate", "cache")),
     ("instruments", ("qc", "quantify", "basis")),
 )
 
@@ -20,7 +20,7 @@ def _examples(*lines: str) -> str:
 
 
 def _add_edit_order(p):
-    p.add_argument("--edit-order", choices=["ON,OFF", "OFF,ON"], default=None,
+    p.add_argument("--edit-order", choices=["ON,OFF", "OFF,ON"], default=None, metavar="ON,OFF|OFF,ON",
                    help="for files interleaving ON and OFF on DIM_DYN without an edit dimension: the condition of the "
                         "first transient (default: told from NAA at 2.01 ppm, which the 1.9 ppm pulse partly inverts)")
 
@@ -36,7 +36,7 @@ def _sub(sub, name, help, description, examples):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .cli import (_cmd_basis, _cmd_compare, _cmd_datasets, _cmd_leaderboard, _cmd_list, _cmd_qc, _cmd_quantify,
+    from .cli import (_cmd_basis, _cmd_cache, _cmd_compare, _cmd_datasets, _cmd_leaderboard, _cmd_list, _cmd_qc, _cmd_quantify,
                       _cmd_run, _cmd_simulate, _cmd_submit, _cmd_sweep, _cmd_validate)
 
     groups = "\n".join(f"  {g}: {', '.join(c)}" for g, c in GROUPS)
@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--leaderboard", "--submit", action="store_true",
                     help="regenerate the leaderboard (README.md, index.html, leaderboard.json) of every affected folder")
     sw.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
-                                                         "sqlite ROOT/mlflow.db)")
+                                                         "sqlite mlflow.db beside ROOT, in its parent folder: a "
+                                                         "results root holds results only)")
     sw.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     _add_plugins(sw)
     sw.add_argument("--json", action="store_true", help="print the sweep report as JSON")
@@ -215,17 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("target", help="MODULE:CLASS or path/to/file.py")
     sm.add_argument("--dataset", default="simgaba-small", help="dataset name")
     sm.add_argument("--preset", default="quick", help="evaluation preset (its seeds are run)")
-    sm.add_argument("--root", default="leaderboards", help="leaderboard root folder")
+    sm.add_argument("--root", default="leaderboards", help="leaderboard root (results go to ROOT/<dataset>/<preset>/) "
+                                                           "or that board's own folder")
+    sm.add_argument("--seeds", default=None, help="comma-separated seeds (default: the preset's fixed seeds)")
     sm.add_argument("--name", default=None, help="model name in the leaderboard (default: the class's name)")
     sm.add_argument("--no-progress", action="store_true", help="hide progress bars")
     sm.set_defaults(handler=_cmd_submit)
 
-    v = _sub(sub, "validate", "validate a results.json file (and optionally reproduce it)",
-             "Check a results file: schema, checksum, harness version, dataset identity and fingerprint (the data\n"
-             "regenerated); with --reproduce re-run it and compare every metric within its tolerance.",
+    v = _sub(sub, "validate", "validate results files (and optionally reproduce them)",
+             "Check results files: schema, checksum, harness version, headline metrics against the file's own\n"
+             "per-subject statistics, dataset identity and fingerprint (the data regenerated); with --reproduce\n"
+             "re-run each and compare every metric within its tolerance.",
              ["mrsbench validate leaderboards/simgaba-small/quick/pca-seed0.json",
+              "mrsbench validate leaderboards/simgaba-small/quick/*-seed*.json --no-dataset-check",
               "mrsbench validate runs/<id>/results.json --reproduce"])
-    v.add_argument("results", help="a results JSON file (runs/<id>/results.json or a leaderboard's MODEL-seedN.json)")
+    v.add_argument("results", nargs="+", help="results JSON files (runs/<id>/results.json or a leaderboard's "
+                                              "MODEL-seedN.json); each is checked")
     v.add_argument("--no-dataset-check", action="store_true",
                    help="skip regenerating the dataset to check its identity and fingerprint")
     v.add_argument("--reproduce", action="store_true",
@@ -234,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_plugins(v)
     v.set_defaults(handler=_cmd_validate)
+    ca = _sub(sub, "cache", "show what the cache holds and its size; clear it",
+              "The cache ($MRSBENCH_CACHE, else ~/.cache/mrsbench) holds simulated basis sets, simulated datasets\n"
+              "and the shared work of each dataset, preset and seed. Everything in it is remade on demand:\n"
+              "clearing costs time, never results.",
+              ["mrsbench cache", "mrsbench cache --clear shared", "mrsbench cache --clear all"])
+    ca.add_argument("--clear", default=None, metavar="PARTS",
+                    help="comma-separated parts to remove: basis, datasets, shared, or all")
+    ca.set_defaults(handler=_cmd_cache)
     # every command: --quiet (no progress bars: for scripts and logs); --json where a command prints a table
     for name, sp in sub.choices.items():
         opts = set(sp._option_string_actions)
@@ -245,4 +259,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # commands that print a table and also speak JSON
-JSON_COMMANDS = ("run", "list", "compare", "validate", "leaderboard", "quantify", "qc", "datasets", "sweep")
+JSON_COMMANDS = ("run", "list", "compare", "validate", "leaderboard", "quantify", "qc", "datasets", "sweep", "cache")

@@ -50,6 +50,27 @@ def _sides(path, model: str | None) -> dict[str, tuple[str, dict, dict, list]]:
     return out
 
 
+def model_independent(metric: str) -> bool:
+    """A metric every model gets the same value of under one dataset, preset and seed: the real short scans alone
+    (``.subset``), the full scan, the subset-alone curve (application.curve.*)."""
+    parts = metric.split(".")
+    return "curve" in parts or any(p in ("subset", "full") for p in parts[1:]) or metric.endswith(
+        (".subset", ".full"))
+
+
+def winner(metric: str, x, y) -> int:
+    """-1 when A is better, 1 when B is, 0 when tied: equal within the cross-machine reproduce tolerance of
+    :data:`mrsbench.submission.REPRODUCE_TOLERANCE` (round-off is not a win), a model-independent metric, or a
+    metric without a direction."""
+    from .submission import metric_tolerance
+    if x is None or y is None or model_independent(metric):
+        return 0
+    rtol, atol = metric_tolerance(metric)
+    if abs(x - y) <= atol + rtol * max(abs(x), abs(y)):
+        return 0
+    return better(x, y, direction_of(metric))
+
+
 def _table(la, ma, lb_, mb, tests=None) -> str:
     from tabulate import tabulate
     tests = tests or {}
@@ -58,7 +79,7 @@ def _table(la, ma, lb_, mb, tests=None) -> str:
     for k in sorted(set(ma) | set(mb)):
         x, y = ma.get(k), mb.get(k)
         d = direction_of(k)
-        w = better(x, y, d)
+        w = winner(k, x, y)
         if w:
             wins[0 if w < 0 else 1] += 1
         t = tests.get(k)
@@ -66,7 +87,8 @@ def _table(la, ma, lb_, mb, tests=None) -> str:
                      "" if x is None or y is None else f"{y - x:+.4g}", _arrow(d) if d is not None else "?",
                      {-1: "A", 1: "B", 0: "="}[w],
                      "" if t is None else f"{t['p_holm']:.2g}" + (" *" if t["significant"] else "")])
-    head = f"A = {la}\nB = {lb_}\nbetter on {wins[0]} metrics: A; on {wins[1]}: B\n"
+    head = (f"A = {la}\nB = {lb_}\nbetter on {wins[0]} metrics: A; on {wins[1]}: B (differences beyond the "
+            f"reproduce tolerance, metrics that depend on the model; '=' otherwise)\n")
     if tests:
         sig = sum(t["significant"] for t in tests.values())
         head += (f"significant (*): {sig} of {len(tests)} headline metrics (paired permutation test over the test "
@@ -93,6 +115,9 @@ def compare(a, b, model: str | None = None, allow_incompatible: bool = False, as
     else:
         raise InputError("compare", f"A holds models {sorted(sa)}, B holds {sorted(sb)}: no model in common; "
                          "pick one side's model with --model or compare single files")
+    if any(x[0] == y[0] for x, y in pairs):   # the same model and seed on both sides: say which file is which
+        pairs = [((f"{x[0]} ({a})",) + tuple(x[1:]), (f"{y[0]} ({b})",) + tuple(y[1:])) if x[0] == y[0] else (x, y)
+                 for x, y in pairs]
     out, docs = [], []
     from .leaderboard import columns_for
     from .subject_stats import paired_comparison
@@ -108,7 +133,7 @@ def compare(a, b, model: str | None = None, allow_incompatible: bool = False, as
         out.append(warn + _table(la, ma, lb_, mb, tests))
         docs.append({"a": la, "b": lb_, "warning": warn.strip() or None, "metrics": [
             {"metric": k, "a": ma.get(k), "b": mb.get(k), "better": (lambda d: None if d is None else _arrow(d))(direction_of(k)),
-             "winner": {-1: "a", 1: "b", 0: None}[better(ma.get(k), mb.get(k), direction_of(k))],
+             "winner": {-1: "a", 1: "b", 0: None}[winner(k, ma.get(k), mb.get(k))],
              "test": tests.get(k)}
             for k in sorted(set(ma) | set(mb))]})
     if as_json:

@@ -233,7 +233,8 @@ def write_dataset(cohort: Cohort, extras: dict, out: str | Path, progress: bool 
     if progress:
         from tqdm import tqdm
         scans = tqdm(scans, desc=f"writing {cohort.name} as NIfTI-MRS", unit="file")
-    paths = [write_nifti_mrs(s, out / f"{s.subject}.nii.gz") for s in scans]
+    # TR 2 s: the Big GABA protocol the cohort simulates (../shared/reference/invivo.md)
+    paths = [write_nifti_mrs(s, out / f"{s.subject}.nii.gz", repetition_time_s=2.0) for s in scans]
     gt = cohort.ground_truth
     with atomic_path(out / "ground_truth.csv") as tmp:
         gt.to_csv(tmp, index=False)

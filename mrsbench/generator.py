@@ -62,6 +62,23 @@ class Generator:
 REQUIRED = ("fit", "sample")
 
 
+def clone_generator(gen: Generator, model: str = "generator") -> Generator:
+    """A new, unfitted generator with the same settings as ``gen`` (one per fold of a k-fold preset).
+
+    As scikit-learn's ``clone``: ``type(gen)(**gen.get_params())`` when the generator has ``get_params``;
+    otherwise a deep copy of the instance (which, passed in before fitting, is an unfitted generator with the
+    same settings). An instance that can be neither is a one-line error naming the generator."""
+    import copy
+    get_params = getattr(gen, "get_params", None)
+    try:
+        if callable(get_params):
+            return type(gen)(**copy.deepcopy(get_params()))
+        return copy.deepcopy(gen)
+    except Exception as e:
+        raise GeneratorError(f"generator {model!r}: cannot make one copy per fold of a k-fold preset (give the class "
+                             f"a get_params() returning its __init__ arguments): {type(e).__name__}: {e}") from None
+
+
 def check_generator_class(cls) -> list[str]:
     """Problems with a generator class (empty when it satisfies the interface)."""
     problems = []

@@ -60,15 +60,32 @@ def resample_fids(fids: np.ndarray, src: SpectralAxis, dst: SpectralAxis = BENCH
     return dst.to_fid(out * scale).reshape(fids.shape[:-1] + (dst.n_points,))
 
 
+def common_grid(axes: list) -> SpectralAxis:
+    """The grid to harmonise onto: the grid more than half of the scans share (only the others are resampled;
+    resampling smooths noise: an unchanged file's NAA SNR moved by +6 to +9% when one off-grid file made every
+    scan be resampled), else the benchmark grid :data:`BENCH_AXIS` (no grid speaks for the cohort)."""
+    groups: list[list] = []
+    for a in axes:
+        for g in groups:
+            if same_axis(g[0], a):
+                g.append(a)
+                break
+        else:
+            groups.append([a])
+    best = max(groups, key=len)
+    return best[0] if 2 * len(best) > len(axes) else BENCH_AXIS
+
+
 def harmonise_scans(scans: list, target: SpectralAxis | None = None) -> tuple[list, dict]:
-    """Put every scan on one axis. Scans already sharing one grid are left as they are unless ``target``
-    is given; otherwise every scan not on the target grid (default :data:`BENCH_AXIS`) is resampled.
-    Returns (scans, record) where record says what was done (stored as ``meta["harmonisation"]``)."""
+    """Put every scan on one axis. Scans already sharing one grid are left as they are. Otherwise ``target``
+    (default: :func:`common_grid`, the grid most scans share when they are a majority, else the benchmark's) is the axis, and only the scans not on it are
+    resampled. Returns (scans, record) where record says what was done and which scans were resampled (stored
+    as ``meta["harmonisation"]``)."""
     from .data import Scan
     axes = [s.axis for s in scans]
     if target is None and all(same_axis(a, axes[0]) for a in axes):
         return scans, {"resampled": [], "axis": axes[0].to_dict(), "method": "none (one native grid)"}
-    target = target or BENCH_AXIS
+    target = target or common_grid(axes)
     out, moved, native = [], [], {}
     for s in scans:
         if same_axis(s.axis, target):
@@ -80,5 +97,6 @@ def harmonise_scans(scans: list, target: SpectralAxis | None = None) -> tuple[li
         moved.append(s.subject)
         native[s.subject] = s.axis.to_dict()
     return out, {"resampled": moved, "native_axes": native, "axis": target.to_dict(),
-                 "method": "ppm resampling: 4x zero-fill, linear interpolation of the spectrum at the benchmark "
-                           "ppm grid, zero outside the native band, amplitude kept (mrsbench.harmonise)"}
+                 "method": "ppm resampling of the scans not on the majority grid (else the benchmark grid): 4x zero-fill, linear "
+                           "interpolation of the spectrum at that grid's ppm values, zero outside the native band, "
+                           "amplitude kept (mrsbench.harmonise)"}

@@ -36,6 +36,12 @@ def _git_commit() -> str | None:
         return None
 
 
+def _file_sha256(path: str) -> str | None:
+    import hashlib
+    p = Path(path)
+    return hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+
+
 def _versions() -> dict:
     import importlib.metadata as md
     out = {"python": platform.python_version(), "mrsbench": __version__}
@@ -129,9 +135,24 @@ def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed:
     ``basis``: simulate the named dataset from this user basis folder (:func:`~mrsbench.datasets.load_dataset`).
     ``shared``: the cell's :class:`~mrsbench.shared.SharedWork` when already computed (a sweep passes it);
     otherwise it is read from the cache or computed (and cached unless ``shared_cache`` is False)."""
+    from .checks import check_dataset_name, check_model, check_output_folder, check_seeds
+    # every argument checked before any work (one line naming the argument)
     pr = get_preset(preset)
+    seed = check_seeds([seed])[0]
+    check_output_folder(out, "--out")
+    if basis is None:
+        check_dataset_name(dataset)
+    if generator is None:
+        check_model(model, plugins)
     timings: dict = {}
-    t_start = time.perf_counter()
+    from ._clock import take
+    t_start = take() or time.perf_counter()   # from the command line's start when run from it
+    from ._files import reap_stale
+    reaped = reap_stale(out)   # what a killed run (SIGKILL) left in this folder
+    if reaped:
+        import sys
+        print(f"mrsbench run: removed {len(reaped)} leftover(s) of a killed run in {out}: "
+              + ", ".join(p.name for p in reaped[:3]), file=sys.stderr)
     run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{model}-{uuid.uuid4().hex[:6]}"
     run_dir = Path(out) / run_id
     metrics: dict = {}
@@ -175,8 +196,10 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
             def make():
                 with generator_call(model, "__init__"):
                     return cls(**kwargs)
-        elif cd.folds is not None:
-            raise InputError(model, "a k-fold preset trains one generator per fold: pass the model name, not an instance")
+        elif cd.folds is not None:   # one fresh copy per fold (scikit-learn's clone), the instance itself untouched
+            from .generator import clone_generator
+            pristine = clone_generator(generator, model)
+            make = lambda: clone_generator(pristine, model)   # noqa: E731
         else:
             make = lambda: generator   # noqa: E731
         parts = cd.folds if cd.folds is not None else [(train, val, test)]
@@ -248,6 +271,12 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
         results["dataset_reading"] = {"layout": cohort.meta.get("layout"), "harmonisation": cohort.meta["harmonisation"],
                                       "edit_order": sorted({str(s.meta.get("edit_order")) for s in cohort.scans}),
                                       "water_references_left_out": len(cohort.meta.get("water_references", []))}
+    from .registry import plugin_source
+    src = plugin_source(model) if generator is None else None
+    if src is not None:   # a plugin's generator: what `validate --reproduce` must import again
+        results["plugin"] = {"source": src, "sha256": _file_sha256(src)}
+    if cohort.meta.get("short_subjects"):   # shorter than the preset's full scan: their reference is shorter, said so
+        results["short_subjects"] = cohort.meta["short_subjects"]
     if "basis" in cohort.meta:  # simulated from a user basis: which one, and what it lacked
         results["dataset_basis"] = cohort.meta["basis"]
     write_run(run_dir, results, figures, Path(out) if track else None)

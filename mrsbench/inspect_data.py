@@ -29,7 +29,11 @@ def inspect_cohort(cohort, progress: bool = True):
         rows.append({"subject": s.subject, "site": s.site, "n_on": int(p.info["n_on"]), "n_off": int(p.info["n_off"]),
                      "naa_snr": q.osprey_snr(off, ax, NAA_WIN), "cr_fwhm_hz": q.osprey_fwhm_hz(p.off, ax, (2.9, 3.1)),
                      "water_rel": float(np.abs(off[ax.window(*WATER_WIN)]).max() / naa) if naa > 0 else float("nan")})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    moved = set((cohort.meta.get("harmonisation") or {}).get("resampled") or [])
+    if moved:   # which scans were resampled onto the cohort's grid (mrsbench.harmonise), which are as read
+        table["resampled"] = ["yes" if s in moved else "no" for s in table["subject"]]
+    return table
 
 
 def figure(table, path: str | Path, title: str) -> Path:

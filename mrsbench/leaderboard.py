@@ -115,8 +115,55 @@ def validate_results(doc: dict, source: str = "results", check_dataset: bool = F
     for k, v in m.items():
         if v is not None and not (isinstance(v, (int, float)) and np.isfinite(v)):
             probs.append(f"metric {k} is not a finite number")
+    if not probs:
+        probs += consistency_problems(doc)
     if check_dataset and not probs:
         probs += dataset_problems(doc)
+    return probs
+
+
+# A headline metric recomputed from the per-subject statistics agrees with the reported one to round-off: the
+# statistics are stored with 12 significant digits (subject_stats.jsonable), and the recomputation is the same
+# arithmetic as the harness's (tested in tests/test_uncertainty.py); 1e-6 relative leaves six orders of margin
+# for that and catches any edit that matters on a board (the boards print 3-4 significant digits).
+CONSISTENCY_RTOL, CONSISTENCY_ATOL = 1e-6, 1e-9
+
+
+def consistency_problems(doc: dict) -> list[str]:
+    """Headline metrics that disagree with the file's own per-subject statistics (an edited metric whose checksum
+    was recomputed). Every metric that is a fixed function of the per-subject sums is recomputed with every
+    subject weighted 1 (:func:`mrsbench.subject_stats.columns_from_sums`); the pooled two-sample statistics of
+    the embedding family do not split into per-subject sums and are not checked this way."""
+    from .subject_stats import _PV_COLUMNS, doc_columns, load_stats
+    m = doc["metrics"]
+    try:
+        stats = load_stats(doc)
+    except (TypeError, ValueError) as e:
+        return [f"per-subject statistics are not numeric arrays ({e})"]
+    checkable = [k for k, _, _, _ in columns_for(doc.get("preset")) if k not in _PV_COLUMNS and m.get(k) is not None]
+    if stats is None:
+        return [f"no per-subject statistics to check {checkable[0]} against"] if checkable else []
+    S = len(doc["per_subject"]["subject"])
+    if any(np.shape(v)[:1] != (S,) for v in stats.values()):
+        return ["per-subject statistics do not have one entry per test subject"]
+    try:
+        with np.errstate(all="ignore"):
+            rec = doc_columns(doc, stats, np.ones((1, S)))
+    except Exception as e:   # malformed pieces (wrong shapes inside): not a document the harness wrote
+        return [f"per-subject statistics cannot be evaluated ({type(e).__name__}: {e})"]
+    probs = []
+    for k, v in rec.items():
+        if k in _PV_COLUMNS or k not in m:
+            continue
+        r, x = float(v[0]), m[k]
+        if x is None:
+            if np.isfinite(r):
+                probs.append(f"metric {k} is null but its per-subject statistics give {r:.6g}")
+        elif not np.isfinite(r) or abs(r - x) > CONSISTENCY_ATOL + CONSISTENCY_RTOL * max(abs(r), abs(x)):
+            probs.append(f"metric {k} = {x:.6g} disagrees with its per-subject statistics ({r:.6g})")
+    for k in checkable:
+        if k not in rec:
+            probs.append(f"no per-subject statistics for {k}")
     return probs
 
 
@@ -178,8 +225,7 @@ def load_results(paths) -> list[dict]:
         p = Path(p)
         if not p.exists():
             raise InputError(p, "no such file or folder")
-        files = [p] if p.is_file() else sorted(x for x in p.rglob("*.json") if x.name != "leaderboard.json"
-                                                and not x.name.startswith(".tmp-"))
+        files = [p] if p.is_file() else _result_files(p)
         for f in files:
             doc = read_json(f, "JSON results file")
             if not _looks_like_results(doc):
@@ -190,6 +236,28 @@ def load_results(paths) -> list[dict]:
             doc["_source"] = str(f)
             docs.append(doc)
     return docs
+
+
+# folders under a results root that hold no results of their own: MLflow's stores (their artifacts are copies of
+# results files), hidden folders (staging of atomic writes, caches) and a board's figures
+_NOT_RESULTS_DIRS = {"mlartifacts", "mlruns", "figures", "__pycache__"}
+
+
+def _result_files(root: Path) -> list[Path]:
+    """The *.json files under ``root`` that may be results: symlinked folders followed (once each), MLflow stores,
+    hidden folders and figures skipped, leaderboard.json and staging files left out."""
+    import os
+    out, seen = [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:   # a link back up the tree
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = [d for d in dirnames if d not in _NOT_RESULTS_DIRS and not d.startswith(".")]
+        out += [Path(dirpath) / f for f in filenames if f.endswith(".json") and f != "leaderboard.json"
+                and not f.startswith(".")]
+    return sorted(out)
 
 
 def dedupe_seeds(docs: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -216,6 +284,19 @@ def build(docs: list[dict], dataset: str | None = None, preset: str | None = Non
     if not docs:
         raise InputError("leaderboard", "no results match" + (f" dataset {dataset}" if dataset else "")
                          + (f" preset {preset}" if preset else ""))
+    # a file that `mrsbench validate` rejects is never ranked: listed with its reason
+    not_ranked, valid = [], []
+    for d in docs:
+        probs = validate_results(d, d.get("_source", "results"))
+        if probs:
+            not_ranked.append({"model": d["model"], "seed": d["seed"], "source": d.get("_source"),
+                               "reason": "; ".join(probs[:3]) + (f" (+{len(probs) - 3} more)" if len(probs) > 3 else "")})
+        else:
+            valid.append(d)
+    if not valid:
+        raise InputError("leaderboard", f"none of the {len(docs)} results files is valid (e.g. "
+                         f"{not_ranked[0]['source']}: {not_ranked[0]['reason']})")
+    docs = valid
     key = lambda d: (d["dataset"], d["dataset_hash"], d["harness_version"], d["preset_name"])
     groups: dict = {}
     for d in docs:
@@ -288,7 +369,8 @@ def build(docs: list[dict], dataset: str | None = None, preset: str | None = Non
             "rows": table, "incompatible": incompatible,
             "tests": stats["tests"], "rank_stability": rs,
             "statistics": STATISTICS_NOTE.format(alpha=stats["alpha"], n_boot=stats["n_boot"]),
-            "duplicates": [{"model": d["model"], "seed": d["seed"], "source": d.get("_source")} for d in duplicates]}
+            "duplicates": [{"model": d["model"], "seed": d["seed"], "source": d.get("_source")} for d in duplicates],
+            "not_ranked": not_ranked}
 
 
 STATISTICS_NOTE = (

@@ -14,7 +14,8 @@ def results_checksum(results: dict) -> str:
     """SHA-256 of the canonical JSON of a results document without its ``checksum`` (and without
     fields added after writing): lets `mrsbench validate` detect edited files."""
     import hashlib
-    doc = {k: v for k, v in results.items() if k not in ("checksum", "mlflow_tracking_uri")}
+    # "_..." keys are annotations added in memory after reading (e.g. "_source", the file a document came from)
+    doc = {k: v for k, v in results.items() if k not in ("checksum", "mlflow_tracking_uri") and not k.startswith("_")}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -130,6 +131,13 @@ def run_summary(results: dict, run_dir: Path) -> str:
         if fr:
             flags.append(f"{100 * fr:.1f}% of augmented scans failed {fam} (left out of the means)")
     lines.append("Honesty flags: " + ("; ".join(flags) if flags else "none") + ".")
+    short = results.get("short_subjects")
+    if short:
+        full = results["preset"].get("full_count", 160)
+        lines.append(f"Short scans: {len(short)} subject(s) have fewer than the preset's full scan of {full} transients "
+                     "per condition; their full-scan reference is that shorter scan (" +
+                     ", ".join(f"{k}: {v[0]} ON + {v[1]} OFF" for k, v in list(short.items())[:5])
+                     + (", ..." if len(short) > 5 else "") + ").")
     lines.append(f"Results: {run_dir / 'results.json'}")
     lines.append(f"Figures: {', '.join(str(run_dir / f) for f in results.get('figures', []))}")
     if results.get("mlflow_tracking_uri"):

@@ -73,6 +73,8 @@ def read_challenge_h5(path: str | Path) -> Cohort:
         raise InputError(src, f"transient_fids has shape {x.shape}; expected (scans, points, 2 subspectra, transients)")
     if x.dtype.kind != "c":
         raise InputError(src, f"transient_fids has dtype {x.dtype}; complex FIDs are needed")
+    from .io import check_complex
+    check_complex(x, src)
     n = x.shape[1]
     if ppm.shape[-1] != n or t.shape[-1] != n:
         raise InputError(src, f"ppm/t have {ppm.shape[-1]}/{t.shape[-1]} points but the FIDs {n}")

@@ -18,6 +18,10 @@ from .errors import MRSBenchError
 GROUP = "mrsbench.generators"
 _PLUGINS: dict[str, object] = {}     # name -> class (from --plugins / register)
 _BROKEN: dict[str, str] = {}          # plugin source -> error message
+_EMPTY: dict[str, str] = {}           # plugin source -> why it registered nothing
+_REGISTERED = [0]                     # register() calls so far (a plugin's import must make at least one)
+_NAMES: list[str] = []                # names in the order register() was called
+_SOURCE: dict[str, str] = {}          # name -> the plugin (module name or resolved .py path) that registered it
 
 
 class RegistryError(MRSBenchError):
@@ -45,13 +49,19 @@ def register(name: str, cls=None):
         if name in builtin_names():
             raise RegistryError(f"generator name {name!r} is built in and cannot be shadowed by a plugin")
         _PLUGINS[name] = c
+        _REGISTERED[0] += 1
+        _NAMES.append(name)
         return c
     return deco(cls) if cls is not None else deco
 
 
 def load_plugins(specs) -> None:
-    """Import plugins (module names or paths to .py files). Import errors are recorded, not raised."""
+    """Import plugins (module names or paths to .py files). Import errors, and plugins that register no
+    generator, are recorded, not raised (:func:`check_plugins` raises them)."""
     for spec in specs or []:
+        before = _REGISTERED[0]
+        _BROKEN.pop(str(spec), None)
+        _EMPTY.pop(str(spec), None)
         try:
             if str(spec).endswith(".py") or Path(spec).is_file():
                 p = Path(spec).resolve()
@@ -71,6 +81,36 @@ def load_plugins(specs) -> None:
             continue
         for name, cls in getattr(mod, "MRSBENCH_GENERATORS", {}).items():
             register(name, cls)
+        src = str(Path(spec).resolve()) if (str(spec).endswith(".py") or Path(spec).is_file()) else str(spec)
+        for name in _NAMES[len(_NAMES) - (_REGISTERED[0] - before):] if _REGISTERED[0] > before else []:
+            _SOURCE[name] = src
+        if _REGISTERED[0] == before:
+            from .generator import Generator
+            defined = sorted(n for n, c in vars(mod).items() if isinstance(c, type) and issubclass(c, Generator)
+                             and c is not Generator and c.__module__ == mod.__name__)
+            hint = (f"it defines {', '.join(defined)} but registers none of them: add "
+                    f"MRSBENCH_GENERATORS = {{\"name\": {defined[0]}}} or call mrsbench.registry.register(\"name\", "
+                    f"{defined[0]})") if defined else "it defines no Generator subclass"
+            _EMPTY[str(spec)] = f"registers no generator ({hint})"
+
+
+def check_plugins(specs) -> list[str]:
+    """Import plugins and raise a one-line RegistryError naming the first that failed to import or registered no
+    generator. Returns the names the plugins registered."""
+    before = set(_PLUGINS)
+    load_plugins(specs)
+    for spec in specs or []:
+        key = str(spec)
+        if key in _BROKEN:
+            raise RegistryError(f"{spec}: plugin failed to import: {_BROKEN[key]}")
+        if key in _EMPTY:
+            raise RegistryError(f"{spec}: {_EMPTY[key]}")
+    return sorted(set(_PLUGINS) - before) or sorted(_PLUGINS)
+
+
+def plugin_source(name: str) -> str | None:
+    """The plugin (module name or absolute .py path) that registered ``name``; None for entry points."""
+    return _SOURCE.get(name) if name in _PLUGINS and name not in _entry_points() else None
 
 
 def available() -> list[str]:
@@ -89,8 +129,10 @@ def get(name: str):
     if name in _PLUGINS:
         return _PLUGINS[name]
     broken = "; ".join(f"{k}: {v}" for k, v in _BROKEN.items())
+    empty = "; ".join(f"{k}: {v}" for k, v in _EMPTY.items())
     raise RegistryError(f"unknown generator {name!r}; available: {', '.join(available()) or 'none'}"
-                        + (f" (plugins that failed to import: {broken})" if broken else ""))
+                        + (f" (plugins that failed to import: {broken})" if broken else "")
+                        + (f" (plugins that registered nothing: {empty})" if empty else ""))
 
 
 def list_generators(plugins=None) -> list[tuple[str, str]]:
@@ -106,4 +148,6 @@ def list_generators(plugins=None) -> list[tuple[str, str]]:
         out.append((name, desc))
     for spec, err in _BROKEN.items():
         out.append((f"<{spec}>", f"(broken plugin) {err}"))
+    for spec, err in _EMPTY.items():
+        out.append((f"<{spec}>", f"(plugin) {err}"))
     return out

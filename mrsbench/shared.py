@@ -122,6 +122,11 @@ def cell_data(dataset: str, pr: Preset, seed: int, progress: bool = True, edit_o
     truth: what the harness and a sweep's shared-work task both start from. Too few subjects is a one-line error."""
     from .datasets import load_dataset
     cohort, extras = load_dataset(dataset, progress=progress, edit_order=edit_order, basis=basis, with_extras=True)
+    cohort = flag_short_subjects(cohort, pr)
+    need = max(pr.folds, 3) if pr.folds > 1 else 3   # training, validation and test subjects (at least one each)
+    if len(cohort) < need:
+        raise InputError(dataset, f"{len(cohort)} subject(s): a run needs at least {need} (training, validation and "
+                                  f"test subjects{f', {pr.folds} folds' if pr.folds > 1 else ''}; preset {pr.name})")
     if pr.folds > 1:
         if len(cohort) < pr.folds:
             raise InputError(dataset, f"{len(cohort)} subjects: too few for the preset's {pr.folds} folds")
@@ -137,6 +142,21 @@ def cell_data(dataset: str, pr: Preset, seed: int, progress: bool = True, edit_o
     if not test.scans or not train.scans:
         raise InputError(dataset, "too few subjects for a train/test split")
     return CellData(cohort, sp, train, val, test, truth_of_test(cohort, extras, test))
+
+
+def flag_short_subjects(cohort, pr: Preset):
+    """Subjects whose scan has fewer than the preset's full scan (``full_count`` transients per condition): they
+    run, but their "full scan" reference is that shorter scan, which the run must say. Recorded in
+    ``meta["short_subjects"]`` ({subject: [ON, OFF] transients}); the results keep it and the run summary
+    shows it."""
+    from .data import OFF, ON
+    short = {s.subject: [int((s.edit == ON).sum()), int((s.edit == OFF).sum())] for s in cohort.scans
+             if min(int((s.edit == ON).sum()), int((s.edit == OFF).sum())) < pr.full_count}
+    if short:
+        cohort.meta["short_subjects"] = short
+    else:
+        cohort.meta.pop("short_subjects", None)
+    return cohort
 
 
 def shared_for(cd: CellData, pr: Preset, seed: int, progress: bool = True, cache: bool = True) -> "SharedWork":

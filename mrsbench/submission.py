@@ -55,13 +55,35 @@ def _model_name(cls, name: str | None) -> str:
     return model
 
 
+def board_folder(root: str | Path, dataset: str, preset: str) -> Path:
+    """Where results of (dataset, preset) go: ROOT/<dataset>/<preset>/, or ROOT itself when it is that board's
+    folder (named <dataset>/<preset>, or holding a leaderboard.json of that dataset and preset). A board folder of
+    another dataset or preset is a one-line error."""
+    root = Path(root)
+    if root.name == preset and root.parent.name == Path(str(dataset)).name:
+        return root
+    lbj = root / "leaderboard.json"
+    if lbj.is_file():
+        try:
+            lb = json.loads(lbj.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            lb = None
+        if isinstance(lb, dict) and "preset" in lb:
+            if (lb.get("dataset"), lb.get("preset")) != (dataset, preset):
+                raise InputError(root, f"is the board of {lb.get('dataset')}/{lb.get('preset')}, not {dataset}/{preset}: "
+                                       "give the results root (ROOT/<dataset>/<preset>/ is used) or that board's folder")
+            return root
+    return root / Path(str(dataset)).name / preset
+
+
 def submit(target: str, dataset: str = "simgaba-small", preset: str = "quick", root: str | Path = "leaderboards",
-           progress: bool = True, name: str | None = None) -> tuple[list[Path], Path]:
+           progress: bool = True, name: str | None = None, seeds=None) -> tuple[list[Path], Path]:
     """Check a generator class, run the harness with every one of the preset's fixed seeds and, only
     when all succeed, write the results (with provenance) and figures into ROOT/<dataset>/<preset>/
-    and regenerate the leaderboard there. A failing seed leaves that folder exactly as it was and is
-    reported as one line naming the generator and the seed. A seed submitted again replaces the
-    earlier result of that seed (one result per model and seed)."""
+    and regenerate the leaderboard there (``root`` may also be that board's folder). ``seeds``: other seeds than
+    the preset's. A failing seed leaves that folder exactly as it was and is reported as one line naming the
+    generator and the seed. A seed submitted again replaces the earlier result of that seed (one result per model
+    and seed). A k-fold preset trains one copy of the generator per fold (:func:`mrsbench.generator.clone_generator`)."""
     from .generator import check_generator_class
     from .harness import get_preset, results_checksum, run
     from .leaderboard import build, load_results, write_leaderboard
@@ -72,10 +94,15 @@ def submit(target: str, dataset: str = "simgaba-small", preset: str = "quick", r
         raise InputError(target, "does not satisfy the generator interface: " + "; ".join(problems))
     model = _model_name(cls, name)
     pr = get_preset(preset)
-    dest = Path(root) / dataset / preset
+    dest = board_folder(root, dataset, preset)
+    from .checks import check_output_folder, check_seeds
+    check_output_folder(dest, "--root")
+    seeds = check_seeds(pr.seeds if seeds is None else seeds)
+    from ._files import reap_stale
+    reap_stale(dest)   # staging a killed submit left (SIGKILL)
     with tempfile.TemporaryDirectory() as tmp:
         staged = []
-        for seed in pr.seeds:
+        for seed in seeds:
             try:
                 results, run_dir = run(model, dataset=dataset, preset=preset, seed=seed, out=tmp, progress=progress,
                                        track=False, generator=cls())
@@ -96,7 +123,8 @@ def _publish(dest: Path, model: str, staged) -> list[Path]:
     """Stage every file in a hidden folder inside dest, then move them in (one rename each, after all
     are complete). The staging folder is removed whatever happens."""
     dest.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=dest, prefix=".tmp-submit-"))
+    from ._files import owner_tag
+    stage = Path(tempfile.mkdtemp(dir=dest, prefix=f".tmp-{owner_tag()}-submit-"))
     try:
         moves = []
         for seed, results, run_dir in staged:
@@ -178,6 +206,12 @@ def reproduce(path: str | Path, plugins=None, progress: bool = True) -> tuple[di
         if mod.endswith(".py") and not Path(mod).is_file() and (path.parent / Path(mod).name).is_file():
             target = str(path.parent / Path(mod).name) + (f":{cls_name}" if cls_name else "")
         gen = load_generator_class(target)()
+    plug = doc.get("plugin")
+    if not plugins and gen is None and isinstance(plug, dict) and plug.get("source"):
+        src = str(plug["source"])   # a plugin's generator (run/sweep --plugins): the recorded plugin, else beside the file
+        if src.endswith(".py") and not Path(src).is_file() and (path.parent / Path(src).name).is_file():
+            src = str(path.parent / Path(src).name)
+        plugins = [src]
     with tempfile.TemporaryDirectory() as tmp:
         new, _ = run(doc["model"], dataset=doc["dataset"], preset=doc["preset_name"], seed=doc["seed"], out=tmp,
                      plugins=plugins, progress=progress, track=False, generator=gen)

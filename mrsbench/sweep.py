@@ -63,7 +63,7 @@ class SweepSpec:
     cpus_per_cell: float = 1.0
     gpus_per_cell: float | None = None    # None: what each generator declares in ``resources``
     track: bool = True                    # MLflow: one parent run per sweep, a nested run per cell
-    tracking_uri: str | None = None       # default $MLFLOW_TRACKING_URI, else sqlite ROOT/mlflow.db
+    tracking_uri: str | None = None       # default $MLFLOW_TRACKING_URI, else sqlite mlflow.db beside ROOT (sweep_tracking)
     leaderboard: bool = False             # regenerate the boards of the affected folders at the end
 
     def cells(self) -> list[Cell]:
@@ -278,10 +278,19 @@ def run_sweep(spec: SweepSpec, progress: bool = True, log=_note) -> SweepReport:
         raise InputError("sweep", "no models given")
     plugins = [str(Path(p).resolve()) if str(p).endswith(".py") or Path(p).is_file() else str(p)
                for p in spec.plugins]
-    registry.load_plugins(plugins)
+    from ._files import reap_stale
+    from .checks import check_dataset_name, check_output_folder, check_seeds
+    check_output_folder(root, "--root")
+    if spec.seeds is not None:
+        check_seeds(spec.seeds, "--seeds")
+    for d in spec.datasets:
+        check_dataset_name(d, "--datasets")
+    registry.check_plugins(plugins)   # each plugin imports and registers at least one generator
     for m in spec.models:
         registry.get(m)   # an unknown generator is a one-line error before anything runs
     cells = spec.cells()
+    for folder in sorted({c.path(root).parent for c in cells}):
+        reap_stale(folder)   # staging files a killed sweep left (SIGKILL)
     outcomes: dict[Cell, CellOutcome] = {}
     todo = []
     for c in cells:

@@ -6,6 +6,11 @@ import time
 from pathlib import Path
 
 
+def default_store(root: Path) -> Path:
+    """The folder of a sweep's default MLflow store (mlflow.db, mlartifacts/): the results root's parent."""
+    return Path(root).resolve().parent
+
+
 class SweepTracker:
     """One parent MLflow run for the sweep, a nested run per computed or failed cell, logged from the
     driver (workers on other nodes need no access to the tracking store)."""
@@ -21,18 +26,24 @@ class SweepTracker:
             import mlflow
         self.mlflow = mlflow
         env_uri = os.environ.get("MLFLOW_TRACKING_URI")
-        root = root.resolve()
-        root.mkdir(parents=True, exist_ok=True)
-        self.uri = spec.tracking_uri or env_uri or f"sqlite:///{root / 'mlflow.db'}"
+        # default store beside the results root, never inside it: a board root holds results only (MLflow's
+        # artifact copies of results files would otherwise be read as results). runs/sweep -> runs/mlflow.db, the
+        # store `mrsbench run --out runs` logs to; --root leaderboards -> ./mlflow.db
+        store = default_store(root)
+        store.mkdir(parents=True, exist_ok=True)
+        self.uri = spec.tracking_uri or env_uri or f"sqlite:///{store / 'mlflow.db'}"
         self.client = mlflow.MlflowClient(tracking_uri=self.uri)
         name = "mrsbench-sweep"
         exp = self.client.get_experiment_by_name(name)
         local = self.uri.startswith(("sqlite:", "file:"))
         exp_id = exp.experiment_id if exp else self.client.create_experiment(
-            name, artifact_location=(root / "mlartifacts").as_uri() if local else None)
+            name, artifact_location=(store / "mlartifacts").as_uri() if local else None)
         self.exp_id = exp_id
+        from ._files import owner_tag
+        from .tracking import close_orphaned_runs
+        close_orphaned_runs(self.client, exp_id)   # parents of sweeps killed with SIGKILL
         self.parent = self.client.create_run(exp_id, run_name=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}",
-                                             tags={"mrsbench.backend": backend})
+                                             tags={"mrsbench.backend": backend, "mrsbench.owner": owner_tag()})
         pid = self.parent.info.run_id
         self.client.log_param(pid, "models", ",".join(spec.models))
         self.client.log_param(pid, "datasets", ",".join(spec.datasets))

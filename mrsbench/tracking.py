@@ -39,8 +39,29 @@ def mlflow_run(results: dict, out_root: Path):
     else:
         exp_id = exp.experiment_id
     results["mlflow_tracking_uri"] = uri
-    with mlflow.start_run(run_name=results["run_id"], experiment_id=exp_id) as active:
+    close_orphaned_runs(mlflow.MlflowClient(tracking_uri=uri), exp_id)
+    from ._files import owner_tag
+    with mlflow.start_run(run_name=results["run_id"], experiment_id=exp_id,
+                          tags={"mrsbench.owner": owner_tag()}) as active:
         yield active
+
+
+def close_orphaned_runs(client, exp_id: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of this experiment that a process of this host started and that no longer
+    runs (killed with SIGKILL, which runs no clean-up; tag ``mrsbench.owner`` = HOST~PID). Returns their ids."""
+    from ._files import _pid_alive, owner_tag
+    host = owner_tag().split("~")[0]
+    out = []
+    try:
+        runs = client.search_runs([exp_id], filter_string="attributes.status = 'RUNNING'", max_results=200)
+    except Exception:   # a store that cannot be searched: nothing to close
+        return out
+    for r in runs:
+        h, _, pid = str(r.data.tags.get("mrsbench.owner", "")).partition("~")
+        if h == host and pid.isdigit() and not _pid_alive(int(pid)):
+            client.set_terminated(r.info.run_id, "KILLED")
+            out.append(r.info.run_id)
+    return out
 
 
 def mlflow_log(results: dict, run_dir: Path, figures) -> None:

@@ -102,7 +102,8 @@ def test_failing_cell_is_reported_and_others_complete(sequential):
     assert not list(root.rglob(".tmp*"))
     # the sweep's MLflow parent run holds both cells, the failed one marked FAILED
     from mlflow import MlflowClient
-    c = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    assert not (root / "mlflow.db").exists() and not (root / "mlartifacts").exists()   # a results root holds results only
+    c = MlflowClient(tracking_uri=f"sqlite:///{root.parent / 'mlflow.db'}")
     runs = c.search_runs([c.get_experiment_by_name("mrsbench-sweep").experiment_id])
     parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = {r.data.params["model"]: r for r in runs if "mlflow.parentRunId" in r.data.tags}

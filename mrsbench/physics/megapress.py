@@ -36,6 +36,17 @@ class MegaPressConfig:
     gaba_set: str = "near"         # "near" (Near/Kaiser, default) or "govindaraju"
 
     def __post_init__(self):
+        import math
+        for k in ("te_s", "te1_s", "f0_mhz", "centre_ppm", "edit_on_ppm", "edit_off_ppm", "edit_duration_s"):
+            if not math.isfinite(getattr(self, k)):
+                raise ValueError(f"{k} must be a finite number, got {getattr(self, k)}")
+        # proton frequencies of MR scanners: 0.5 T (21 MHz, the lowest clinical fields) to 28.2 T (1.2 GHz, the
+        # highest NMR magnets); anything outside is a unit mistake (T for MHz) or a typo
+        if not 20.0 <= self.f0_mhz <= 1200.0:
+            raise ValueError(f"field {self.f0_mhz} MHz is not a proton frequency of an MR scanner (20-1200 MHz; "
+                             "give MHz, e.g. 127.75 for 3 T)")
+        if self.te_s <= 0:
+            raise ValueError(f"TE must be positive, got {self.te_s * 1e3:g} ms")
         tau5 = self.te_s / 4 - self.te1_s / 2
         if self.te1_s <= 0 or tau5 < self.edit_duration_s / 2:
             raise ValueError(f"TE {self.te_s} s / TE1 {self.te1_s} s leave no room for a "
