@@ -15,6 +15,7 @@ class BootstrapGenerator(Generator):
     """Resample real transients of the conditioning scan (a random training subject without one)."""
 
     name = "bootstrap"
+    board_role = "floor"     # a reference row on boards: what resampling the short scan alone gives (mrsbench.verdict)
     description = "reference row: resamples the conditioning transients with replacement (adds no information)"
 
     def fit(self, train: Cohort, seed: int = 0, val: Cohort | None = None) -> "BootstrapGenerator":

@@ -21,6 +21,7 @@ class OracleGenerator(Generator):
     """Truth-based transients (simulated datasets only)."""
 
     name = "oracle"
+    board_role = "ceiling"   # a reference row on boards: the simulator's own truth (mrsbench.verdict)
     description = "reference row (simulated data only): the subject's true noise-free spectra + the simulator's transient model"
 
     def fit(self, train: Cohort, seed: int = 0, val: Cohort | None = None) -> "OracleGenerator":

@@ -37,10 +37,57 @@ def significance_text(lb: dict) -> str:
     if rs and rs.get("top_stays_top") is not None:
         others = ", ".join(f"{m} {100 * p:.0f}%" for m, p in sorted(rs["p_top"].items(), key=lambda x: -x[1])
                            if m != rs["top"] and p > 0)
-        lines.append(f"- Rank stability (plain ranks of each bootstrap replicate's values): the board's top row, "
-                     f"{rs['top']}, is on top in {100 * rs['top_stays_top']:.0f}% of {rs['replicates']} replicates"
-                     + (f"; on top instead: {others}" if others else "") + ".")
+        what = next((c["label"] for c in lb["columns"] if c["metric"] == rs.get("column")), "the board")
+        lines.append(f"- Rank stability (main question, {what}, over bootstrap replicates of subjects and seeds): "
+                     f"{rs['top']} has the highest value in {100 * rs['top_stays_top']:.0f}% of {rs['replicates']} "
+                     "replicates" + (f"; instead: {others}" if others else "") + ".")
     return "\n".join(lines)
+
+
+def _position(r: dict) -> str:
+    role = r.get("role")
+    return f"ref: {role}" if role else str(r.get("position", ""))
+
+
+def _bracket(r: dict) -> str:
+    b = r.get("bracket")
+    return "" if b is None else f"{b:.0f}%"
+
+
+GLOSSARY = {
+    "eff. n": "effective transients: the number of real transients per condition whose short scan alone scores what "
+              "the short scan filled up with synthetic transients scores (shape score of the DIFF against the full "
+              "scan), read off the real-only curve",
+    "gain": "effective transients / the real transients in the short scan (1 = the synthetic transients add nothing)",
+    "eff. n GABA+": "effective transients judged by the GABA+/tCr error against the full scan's own estimate",
+    "break-even n": "the short-scan size from which augmenting stops helping (the largest n tested when it helps at "
+                    "every n)",
+    "shape score": "0.6 r(GABA 2.8-3.2 ppm) + 0.4 r(Glx 3.6-3.9 ppm), Pearson r of the DIFF spectrum against the full "
+                   "scan's (Edited-MRS Reconstruction Challenge)",
+    "precision": "share of synthetic spectra within the real data's k-NN manifold (Naeem et al. 2020)",
+    "recall": "share of real spectra within the synthetic data's k-NN manifold",
+    "coverage": "share of real spectra with a synthetic one in their k-NN ball",
+    "C2ST AUC": "classifier two-sample test: AUC of a classifier telling real from synthetic (0.5 = cannot tell)",
+    "MMD²": "unbiased squared maximum mean discrepancy between real and synthetic features (Gaussian kernel, median "
+            "bandwidth; 0 = same distribution)",
+    "noise ratio": "mean noise SD (9.8-10.8 ppm) of the synthetic transients over that of the real ones (1 = realistic)",
+    "SNR inflation": "SNR of the augmented scan over what 160 real transients give (1 = honest; > 1.5 flagged)",
+    "GABA+ bias aug %": "mean signed GABA+/tCr error of the augmented scans against the full scan (%)",
+    "failure rate aug": "share of augmented scans whose processing or fit failed (left out of the means)",
+    "memorisation": "median over synthetic spectra of (distance to the nearest training spectrum) / (distance to the "
+                    "nearest held-out real spectrum): about 1 = generalises, well below 1 = copies training data",
+    "recon NMSE": "normalised mean squared error of encoding and decoding held-out transients over 1.8-4.2 ppm",
+    "floor→ceiling": "where a generator's eff. n lies between the bootstrap floor (0%) and the oracle ceiling (100%)",
+    "position": "1 + the number of generators that dominate it (significantly better on a question, worse on none)",
+}
+
+
+def glossary_for(label: str) -> str:
+    """The glossary entry of a column label ("eff. n (n=20)" -> "eff. n")."""
+    for k in sorted(GLOSSARY, key=len, reverse=True):
+        if label.startswith(k):
+            return GLOSSARY[k]
+    return ""
 
 
 def render(lb: dict, fmt: str = "markdown") -> str:
@@ -48,8 +95,9 @@ def render(lb: dict, fmt: str = "markdown") -> str:
         return json.dumps(lb, indent=1)
     cols = lb["columns"]
     fams = lb.get("families", [])
-    header = ["rank", "model", "seeds"] + [f"{f} rank" for f in fams] + [f"{c['label']} {c['better']}" for c in cols]
-    rows = [[r.get("position", i + 1), r["model"] + "".join(f" ⚠ {x}" for x in r.get("flags", [])), len(r["seeds"])]
+    header = ["position", "model", "seeds", "floor→ceiling"] + [f"{f} rank" for f in fams] + \
+        [f"{c['label']} {c['better']}" for c in cols]
+    rows = [[_position(r), r["model"] + "".join(f" ⚠ {x}" for x in r.get("flags", [])), len(r["seeds"]), _bracket(r)]
             + [f"{r['family_ranks'][f]:.1f}" if f in r.get("family_ranks", {}) else "n/a" for f in fams]
             + [_fmt(r[c["metric"]], r.get("ranks", {}).get(c["metric"])) for c in cols] for i, r in enumerate(lb["rows"])]
     if fmt == "csv":
@@ -57,24 +105,26 @@ def render(lb: dict, fmt: str = "markdown") -> str:
         import io
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(["rank", "model", "seeds"] + [c["metric"] + x for c in cols
-                                                 for x in ("", ".sd", ".ci_low", ".ci_high", ".rank")])
+        w.writerow(["position", "model", "seeds", "role"] + [c["metric"] + x for c in cols
+                                                             for x in ("", ".sd", ".ci_low", ".ci_high", ".rank")])
         for i, r in enumerate(lb["rows"]):
             cells = []
             for c in cols:
                 cell = r[c["metric"]] or {}
                 ci = cell.get("ci") or ["", ""]
                 cells += [cell.get("mean", ""), cell.get("sd", ""), ci[0], ci[1], r.get("ranks", {}).get(c["metric"], "")]
-            w.writerow([i + 1, r["model"], len(r["seeds"])] + cells)
+            w.writerow([r.get("position") if r.get("position") is not None else "", r["model"], len(r["seeds"]),
+                        r.get("role") or "generator"] + cells)
         return buf.getvalue()
     from tabulate import tabulate
-    text = (f"Leaderboard — dataset `{lb['dataset']}` (identity {lb['dataset_hash']}), preset `{lb['preset']}`, "
+    text = (f"**Verdict.** {lb.get('verdict', '')}\n\n"
+            f"Leaderboard — dataset `{lb['dataset']}` (identity {lb['dataset_hash']}), preset `{lb['preset']}`, "
             f"harness {lb['harness_version']}. Mean over seeds [95% interval over subjects and seeds] #rank in the column "
             "(± sd over seeds where no interval could be computed); ↑ higher is better, ↓ lower is better, "
             "→x closer to x is better. Columns by family: "
             + "; ".join(f"{f}: " + ", ".join(c["label"] for c in cols if c.get("family") == f) for f in fams)
-            + ". A family's rank is the mean of its columns' ranks; rows are ordered by the mean of the family "
-            "ranks. ⚠ flags: noise-free transients (noise ratio < 0.1) or SNR inflated (> 1.5x what 160 real "
+            + ". A question's (family's) rank is the mean of its columns' ranks. " + lb.get("order_rule", "")
+            + " floor→ceiling: where a generator's eff. n lies between bootstrap (0%) and oracle (100%). ⚠ flags: noise-free transients (noise ratio < 0.1) or SNR inflated (> 1.5x what 160 real "
             "transients give). eff. n: real transients whose short scan alone scores what the augmented scan scores "
             "(shape score vs the full scan); gain = eff. n / n; break-even n: from where augmenting stops helping (the largest n tested when it helps at every n).\n\n")
     text += tabulate(rows, headers=header, tablefmt="github")
@@ -151,32 +201,79 @@ def utility_figure(docs: list[dict], path: Path) -> Path | None:
     return path
 
 
+def _matrix(lb: dict, family: str, models: list) -> str:
+    """The paired tests of one question as a model x model table: green where the row beats the column (significantly
+    better in a column of the question, worse in none), red where the column beats the row, amber where each is
+    significantly better somewhere, blank where nothing is significant."""
+    import html
+
+    from .verdict import _sig
+    keys = [c["metric"] for c in lb["columns"] if c["family"] == family]
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in models)
+    body = []
+    for a in models:
+        cells = []
+        for b in models:
+            if a == b:
+                cells.append('<td class="self"></td>')
+                continue
+            s = [_sig(lb, k, a, b) for k in keys]
+            kind = ("mixed" if -1 in s and 1 in s else "win" if -1 in s else "loss" if 1 in s else "none")
+            txt = {"win": "better", "loss": "worse", "mixed": "mixed", "none": ""}[kind]
+            cells.append(f'<td class="{kind}" title="{html.escape(a)} vs {html.escape(b)}: {kind}">{txt}</td>')
+        body.append(f"<tr><th>{html.escape(a)}</th>{''.join(cells)}</tr>")
+    return (f'<table class="matrix" data-question="{family}"><thead><tr><th>row vs column</th>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
 def html_page(lb: dict, folder: Path) -> str:
-    """A static, self-contained page: sortable table (click a header) plus UMAP and spectra figures."""
+    """A static, self-contained page: the verdict, a sortable table (click a header) with a rank column per question,
+    the reference rows in their own band, a glossary, the paired tests as a matrix per question, and the figures
+    (click to open full size)."""
     import html
     cols = lb["columns"]
-    head = "".join(f'<th data-col="{i + 2}" data-better="{html.escape(c["better"])}" title="{html.escape(c.get("family", ""))}">{html.escape(c["label"])} '
-                   f'{html.escape(c["better"])}</th>' for i, c in enumerate(cols))
-    body = []
-    for r in lb["rows"]:
-        cells = "".join(
-            f'<td data-v="{"" if r[c["metric"]] is None else r[c["metric"]]["mean"]}">'
-            f'{html.escape(_fmt(r[c["metric"]], r.get("ranks", {}).get(c["metric"])))}</td>'
-            for c in cols)
-        flag = "".join(f" ⚠ {html.escape(x)}" for x in r.get("flags", []))
-        body.append(f'<tr data-model="{html.escape(r["model"])}"><td>{html.escape(r["model"])}{flag}</td>'
-                    f'<td data-v="{len(r["seeds"])}">{len(r["seeds"])}</td>{cells}</tr>')
+    fams = lb.get("families", [])
+    fixed = ["position", "model", "seeds", "floor→ceiling"] + [f"{f} rank" for f in fams]
+    head = "".join(f'<th data-col="{i}" data-better="{"↓" if i == 0 or i >= 4 else "↑" if i == 3 else ""}" '
+                   f'title="{html.escape(glossary_for(h) or (lb.get("questions") or {}).get(h[:-5], ""))}">'
+                   f"{html.escape(h)}</th>" for i, h in enumerate(fixed))
+    head += "".join(f'<th data-col="{i + len(fixed)}" data-better="{html.escape(c["better"])}" '
+                    f'title="{html.escape(c.get("family", "") + ": " + glossary_for(c["label"]))}">'
+                    f'{html.escape(c["label"])} {html.escape(c["better"])}</th>' for i, c in enumerate(cols))
+
+    def row_html(r):
+        pos = r.get("position")
+        lead = [(pos if pos is not None else "", _position(r)), (r["model"], None), (len(r["seeds"]), None),
+                (r.get("bracket") if r.get("bracket") is not None else "", _bracket(r))]
+        lead += [((r.get("family_ranks") or {}).get(f, ""), f"{r['family_ranks'][f]:.1f}" if f in (r.get("family_ranks")
+                                                                                                    or {}) else "n/a")
+                 for f in fams]
+        cells = []
+        for i, (v, shown) in enumerate(lead):
+            text = html.escape(str(shown if shown is not None else v))
+            if i == 1:
+                text += "".join(f" ⚠ {html.escape(x)}" for x in r.get("flags", []))
+            cells.append(f'<td data-v="{v if i != 1 else ""}">{text}</td>')
+        cells += [f'<td data-v="{"" if r[c["metric"]] is None else r[c["metric"]]["mean"]}">'
+                  f'{html.escape(_fmt(r[c["metric"]], r.get("ranks", {}).get(c["metric"])))}</td>' for c in cols]
+        return f'<tr data-model="{html.escape(r["model"])}" data-role="{r.get("role") or "generator"}">{"".join(cells)}</tr>'
+
+    gens = [r for r in lb["rows"] if not r.get("role")]
+    refs = [r for r in lb["rows"] if r.get("role")]
     figs = []
     for r in lb["rows"]:
         for kind in ("utility", "spectra", "bland_altman", "umap", "training"):
             f = folder / "figures" / f"{r['model']}-seed{r['seeds'][0]}-{kind}.png"
             if f.exists():
-                figs.append(f'<figure><img src="figures/{f.name}" alt="{kind} {r["model"]}" width="420">'
-                            f'<figcaption>{html.escape(r["model"])}: {kind}</figcaption></figure>')
-    sig = significance_text(lb)
-    stats_html = (f'<p id="statistics">{html.escape(lb.get("statistics") or "")}</p>'
-                  + (f'<ul id="significance">{"".join(f"<li>{html.escape(x[2:])}</li>" for x in sig.splitlines())}</ul>'
-                     if sig else ""))
+                figs.append(f'<figure><a href="figures/{f.name}" target="_blank"><img src="figures/{f.name}" '
+                            f'alt="{kind} {r["model"]}" style="width:min(640px,95vw)"></a>'
+                            f'<figcaption>{html.escape(r["model"])}: {kind} (click for full size)</figcaption></figure>')
+    rs = lb.get("rank_stability") or {}
+    stab = significance_text(lb).splitlines()[-1][2:] if rs.get("top_stays_top") is not None else ""
+    models = [r["model"] for r in lb["rows"]]
+    matrices = "".join(f"<h3>{html.escape(f)}: {html.escape((lb.get('questions') or {}).get(f, ''))}</h3>"
+                       + _matrix(lb, f, models) for f in fams)
+    gloss = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in GLOSSARY.items())
     incompatible = ""
     if lb["incompatible"]:
         items = "".join(f"<li>{html.escape(d['model'])} seed {d['seed']}: dataset {html.escape(d['dataset'])} "
@@ -187,25 +284,40 @@ def html_page(lb: dict, folder: Path) -> str:
         items = "".join(f"<li>{html.escape(d['model'])} seed {d['seed']} ({html.escape(Path(d['source'] or '?').name)}): "
                         f"{html.escape(d['reason'])}</li>" for d in lb["not_ranked"])
         incompatible += f"<h2>Not ranked (fails validation)</h2><ul id=\"not-ranked\">{items}</ul>"
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>mrsbench leaderboard {lb['dataset']} / {lb['preset']}</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px}}
-th{{cursor:pointer;background:#eee}} figure{{display:inline-block;margin:1em}}</style></head><body>
-<h1>mrsbench leaderboard</h1><p>dataset <b>{html.escape(lb['dataset'])}</b> (identity {html.escape(lb['dataset_hash'])}),
-preset <b>{html.escape(lb['preset'])}</b>, harness {html.escape(lb['harness_version'])}. Click a column to sort
-(best first, using its direction: ↑ higher, ↓ lower, →x closest to x).</p>
-{'<figure><img src="utility.png" alt="utility curves" width="640"><figcaption>utility curves: every model against the subset alone</figcaption></figure>' if (folder / "utility.png").exists() else ''}
-<table id="lb"><thead><tr><th data-col="0">model</th><th data-col="1">seeds</th>{head}</tr></thead>
-<tbody>{''.join(body)}</tbody></table>
-{stats_html}{incompatible}<div id="figs">{''.join(figs)}</div>
+    ncol = len(fixed) + len(cols)
+    return f"""<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>mrsbench leaderboard {html.escape(lb['dataset'])} / {html.escape(lb['preset'])}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:100%}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px}} th{{cursor:pointer;background:#eee}} #wrap{{overflow-x:auto}}
+#verdict{{font-size:1.15em;background:#f3f7ff;border-left:4px solid #36c;padding:.6em 1em}}
+tr.band td{{background:#f6f6f6;font-style:italic}} tr[data-role=floor] td,tr[data-role=ceiling] td{{background:#fafafa;color:#444}}
+table.matrix td{{text-align:center;min-width:4em}} td.win{{background:#bfe8bf}} td.loss{{background:#f3c0c0}}
+td.mixed{{background:#f7e3a8}} td.self{{background:#ddd}} figure{{display:inline-block;margin:1em}} dt{{font-weight:bold}}</style>
+</head><body>
+<h1>mrsbench leaderboard</h1>
+<p id="verdict"><b>Verdict.</b> {html.escape(lb.get('verdict', ''))}</p>
+<p>dataset <b>{html.escape(lb['dataset'])}</b> (identity {html.escape(lb['dataset_hash'])}), preset
+<b>{html.escape(lb['preset'])}</b>, harness {html.escape(lb['harness_version'])}. {html.escape(lb.get('order_rule', ''))}
+{html.escape(stab)} Hover a column for its definition (glossary below); click it to sort (best first).</p>
+<div id="wrap"><table id="lb"><thead><tr>{head}</tr></thead>
+<tbody id="gens">{''.join(row_html(r) for r in gens)}</tbody>
+<tbody id="refs"><tr class="band"><td colspan="{ncol}">reference rows: brackets, not contestants (bootstrap: the
+short scan resampled, adds nothing; oracle: the simulator's own truth)</td></tr>{''.join(row_html(r) for r in refs)}</tbody>
+</table></div>
+{'<figure><a href="utility.png" target="_blank"><img src="utility.png" alt="utility curves" style="width:min(800px,95vw)"></a><figcaption>utility curves: every model against the subset alone (click for full size)</figcaption></figure>' if (folder / "utility.png").exists() else ''}
+<h2>Paired tests by question</h2><p id="statistics">{html.escape(lb.get("statistics") or "")}</p>
+<div id="matrices">{matrices}</div>
+<h2>Glossary</h2><dl id="glossary">{gloss}</dl>
+{incompatible}<h2>Figures</h2><div id="figs">{''.join(figs)}</div>
 <script>
 function sortBy(col){{
-  const th=document.querySelector('th[data-col="'+col+'"]'); const b=th.dataset.better||'';
-  const rows=[...document.querySelectorAll('#lb tbody tr')];
+  const th=document.querySelector('#lb th[data-col="'+col+'"]'); const b=th.dataset.better||'';
+  const rows=[...document.querySelectorAll('#gens tr')];
   const key=r=>{{const c=r.children[col]; const v=parseFloat(c.dataset.v);
-    if(isNaN(v)) return col==0? c.textContent : Infinity;
+    if(isNaN(v)) return col==1? c.textContent : Infinity;
     if(b=='↑') return -v; if(b=='↓') return v; if(b.startsWith('→')) return Math.abs(v-parseFloat(b.slice(1))); return v;}};
   rows.sort((x,y)=>{{const a=key(x),c=key(y); return a<c?-1:a>c?1:0;}});
-  const tb=document.querySelector('#lb tbody'); rows.forEach(r=>tb.appendChild(r));
+  const tb=document.querySelector('#gens'); rows.forEach(r=>tb.appendChild(r));
   document.body.dataset.sorted=col;
 }}
 document.querySelectorAll('#lb th').forEach(th=>th.addEventListener('click',()=>sortBy(+th.dataset.col)));

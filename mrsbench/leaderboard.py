@@ -332,7 +332,10 @@ def build(docs: list[dict], dataset: str | None = None, preset: str | None = Non
     # intervals over subjects and seeds, paired tests between rows, ranks that tie where differences are not
     # significant, rank stability (mrsbench.subject_stats)
     from .subject_stats import board_statistics
-    stats = board_statistics(rows, columns, FAMILY_ORDER)
+    from .verdict import reference_role
+    main_col = f"application.n{middle_n(main[0].get('preset'))}.effective_n"
+    contestants = [r["model"] for r in table if reference_role(r["model"], r.get("card")) is None]
+    stats = board_statistics(rows, columns, FAMILY_ORDER, main=main_col, contestants=contestants)
     for r in table:
         r["ranks"] = {}
         for k, _, _, _ in columns:
@@ -352,25 +355,22 @@ def build(docs: list[dict], dataset: str | None = None, preset: str | None = Non
                     fam_ranks[fam] = float(np.mean(rk))
             r[name + "family_ranks"] = fam_ranks
             r[name + "mean_rank"] = float(np.mean(list(fam_ranks.values()))) if fam_ranks else None
-    table.sort(key=lambda r: (r["mean_rank"] is None, r["mean_rank"] or 0, r["raw_mean_rank"] or 0, r["model"]))
-    for i, r in enumerate(table):   # shown rank: rows whose (significance-aware) mean rank ties share it
-        r["position"] = 1 + sum(1 for o in table if o["mean_rank"] is not None and r["mean_rank"] is not None
-                                and o["mean_rank"] < r["mean_rank"] - 1e-9)
     rs = stats["rank_stability"]
-    if rs and table:   # how often the board's top row stays on top
-        top = table[0]["model"]
-        rs = dict(rs, top=top, top_stays_top=rs["p_top"].get(top))
     incompatible = [{"model": d["model"], "dataset": d["dataset"], "dataset_hash": d["dataset_hash"],
                      "harness_version": d["harness_version"], "preset": d["preset_name"], "seed": d["seed"],
                      "source": d.get("_source")} for k, g in groups.items() if k != main_key for d in g]
-    return {"dataset": main_key[0], "dataset_hash": main_key[1], "harness_version": main_key[2], "preset": main_key[3],
+    lb = {"dataset": main_key[0], "dataset_hash": main_key[1], "harness_version": main_key[2], "preset": main_key[3],
             "columns": [{"metric": k, "label": lab, "better": _arrow(d), "family": fam} for k, lab, d, fam in columns],
             "families": list(FAMILY_ORDER),
             "rows": table, "incompatible": incompatible,
             "tests": stats["tests"], "rank_stability": rs,
             "statistics": STATISTICS_NOTE.format(alpha=stats["alpha"], n_boot=stats["n_boot"]),
             "duplicates": [{"model": d["model"], "seed": d["seed"], "source": d.get("_source")} for d in duplicates],
-            "not_ranked": not_ranked}
+            "not_ranked": not_ranked, "middle_n": middle_n(main[0].get("preset"))}
+    # questions, reference brackets, order by dominance, the verdict sentence (mrsbench.verdict)
+    from .verdict import apply_verdict
+    apply_verdict(lb, main_col)
+    return lb
 
 
 STATISTICS_NOTE = (
@@ -378,8 +378,8 @@ STATISTICS_NOTE = (
     "with replacement). Ranks: 1 + the number of models significantly better in that column (paired permutation "
     "test over subjects, every model scored on the same subjects and subsets; Holm-corrected over the model pairs "
     "of each column, family-wise alpha = {alpha}): rows whose difference is not significant share a rank. "
-    "Rank stability: the share of bootstrap replicates in which a model tops the board (same family weighting, "
-    "ranks by the replicate's values).")
+    "Rank stability: the share of bootstrap replicates in which a generator (reference rows aside) has the "
+    "highest effective transients at the board's middle n, the main question.")
 
 
 def _arrow(d) -> str:

@@ -97,29 +97,64 @@ def summary_table(results: dict) -> str:
     return tabulate(rows, headers=["metric", "value", "better"], tablefmt="github")
 
 
+SHAPE_SCORE_NOTE = ("shape score: how closely the DIFF spectrum's GABA (2.8-3.2 ppm) and Glx (3.6-3.9 ppm) "
+                    "regions follow the full scan's (0.6 r_GABA + 0.4 r_Glx, Pearson r; 1 = identical shape; "
+                    "Edited-MRS Reconstruction Challenge)")
+
+
+def _eff(m: dict, key: str, grid: list) -> str:
+    """An effective-transients value with a mark where it sits at the edge of the subset-alone curve's grid."""
+    v = m.get(key)
+    if v is None:
+        return "n/a"
+    if grid and v <= min(grid) + 1e-9:
+        return f"<= {min(grid)} (clipped at the real-only curve's smallest n)"
+    if grid and v >= max(grid) - 1e-9:
+        return f">= {max(grid)} (clipped at the real-only curve's largest n)"
+    return f"~{v:.0f}"
+
+
 def run_summary(results: dict, run_dir: Path) -> str:
     """The end of `mrsbench run`: the main question first (how many real transients is a short scan plus
-    synthetic ones worth), then the honesty flags, then where everything is."""
+    synthetic ones worth, by the spectrum's shape and by GABA+ quantification), whether augmenting harms
+    quantification, then the honesty flags, then where everything is."""
+    from .subject_stats import grid_of
     m = results["metrics"]
     model = results["model"]
+    grid = grid_of(m)
     lines = [f"== {model} on {results['dataset']} ({results['preset_name']}, seed {results['seed']}) =="]
-    parts = []
+    rows = []
     for n in results["preset"]["n_values"]:
         e, g = m.get(f"application.n{n}.effective_n"), m.get(f"application.n{n}.gain")
         if e is None:
             continue
+        eg, gg = m.get(f"application.n{n}.effective_n_gaba"), m.get(f"application.n{n}.gain_gaba")
         clip = m.get(f"application.n{n}.effective_n_clipped") or 0
-        mark = ", beyond the curve" if clip > 0 else ", below the curve" if clip < 0 else ""
-        parts.append(f"{n} real + synthetic ~ {e:.0f} real (gain {g:.2f}{mark})")
-    if parts:
-        lines.append("Effective transients (shape score vs the full scan): " + "; ".join(parts) + ".")
+        shape = (f">= {e:.0f} (beyond the curve)" if clip > 0 else f"<= {e:.0f} (below the curve)" if clip < 0
+                 else _eff(m, f"application.n{n}.effective_n", grid))
+        rows.append(f"  {n} real + synthetic are worth {shape} real by spectrum shape (gain {g:.2f}) and "
+                    f"{_eff(m, f'application.n{n}.effective_n_gaba', grid)} by GABA+ quantification"
+                    + (f" (gain {gg:.2f})" if gg is not None else "") + ".")
+    if rows:
+        lines.append("Filling up a short scan: effective transients = the size of a real-only scan that scores the same.")
+        lines += rows
         be = m.get("application.break_even_n")
         if m.get("application.break_even_censored"):
-            lines.append(f"Augmenting helps at every n tested (up to {be:.0f} real transients per condition).")
+            lines.append(f"  By shape, augmenting helps at every n tested (up to {be:.0f} real transients per condition).")
         elif be is not None and be <= min(results["preset"]["n_values"]):
-            lines.append("Augmenting does not help at any n tested (gain below 1 from the smallest n).")
+            lines.append("  By shape, augmenting does not help at any n tested (gain below 1 from the smallest n).")
         elif be is not None:
-            lines.append(f"Augmenting stops helping from n ~ {be:.0f} real transients per condition.")
+            lines.append(f"  By shape, augmenting stops helping from n ~ {be:.0f} real transients per condition.")
+    # quantification: does augmenting harm GABA+ (error against the full scan's own fit, per subject and subset)
+    sub, aug = m.get("quantification.gaba_cr.mape.subset"), m.get("quantification.gaba_cr.mape.augmented")
+    if sub is not None and aug is not None:
+        bias = m.get("quantification.gaba_cr.bias.augmented")
+        verdict = ("HARMS" if aug > 1.1 * sub else "helps" if aug < 0.9 * sub else "barely changes")
+        lines.append(f"GABA+/tCr: augmenting {verdict} quantification: error against the full scan {sub:.1f}% with "
+                     f"the real short scans alone, {aug:.1f}% augmented" + (f", bias {bias:+.1f}%" if bias is not None
+                                                                          else "") + f" (mean over n = "
+                     f"{', '.join(map(str, results['preset']['n_values']))}).")
+    lines.append(f"({SHAPE_SCORE_NOTE}.)")
     flags = []
     if (m.get("application.noise_free") or 0) > 0:
         flags.append(f"synthetic transients are (nearly) noise-free (noise ratio {m.get('application.noise_ratio'):.3g})")

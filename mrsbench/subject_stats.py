@@ -207,7 +207,7 @@ def _overall(ranks: dict, columns: list, families) -> np.ndarray:
 
 
 def board_statistics(docs_by_model: dict, columns: list, families, n_boot: int = N_BOOT, alpha: float = ALPHA,
-                     seed: int = 0) -> dict:
+                     seed: int = 0, main: str | None = None, contestants: list | None = None) -> dict:
     """Intervals, paired tests, significance-aware ranks and rank stability of a board.
 
     ``docs_by_model``: {model: [results documents, one per seed]}; ``columns``: (key, label, direction, family).
@@ -219,8 +219,9 @@ def board_statistics(docs_by_model: dict, columns: list, families, n_boot: int =
     column and pair of models, a paired permutation test over subjects (a subject's pieces swapped between the
     two models in every seed both ran; exact up to 11 subjects, else 1999 random swaps), Holm-corrected over
     the pairs of the column. A model's rank in a column is 1 + the number of models significantly better.
-    Rank stability: how often each model tops the board (raw ranks, same family weighting as the board) over
-    the bootstrap replicates."""
+    Rank stability: how often each model tops the board over the bootstrap replicates: by the ``main`` column
+    among ``contestants`` (the board's main question; default: every model) when given, else by the raw ranks
+    averaged within and then over families."""
     models = sorted(docs_by_model)
     use = {m: _usable(docs_by_model[m]) for m in models}
     seeds = sorted({s for m in models for s in use[m]})
@@ -299,14 +300,22 @@ def board_statistics(docs_by_model: dict, columns: list, families, n_boot: int =
             bad = np.stack([badness(reps[m].get(k, np.full(n_boot, np.nan)), direc[k]) for m in models], 1)
             ranks_b[k] = _raw_ranks(bad)
             ranks_o[k] = _raw_ranks(np.array([badness(observed[m][k], direc[k]) for m in models]))
-        ov_b = _overall(ranks_b, columns, families)          # (B, M)
-        ov_o = _overall(ranks_o, columns, families)          # (M,)
-        top_o = models[int(np.nanargmin(ov_o))]
-        ok = np.all(np.isfinite(ov_b), 1)
-        tops = np.array([models[int(np.argmin(r))] for r in ov_b[ok]])
-        out["rank_stability"] = {"top": top_o, "replicates": int(ok.sum()),
-                                 "top_stays_top": float(np.mean(tops == top_o)) if ok.any() else None,
-                                 "p_top": {m: float(np.mean(tops == m)) for m in models} if ok.any() else {}}
+        if main is not None and main in keys:
+            who = [m for m in models if contestants is None or m in contestants]
+            idx = [models.index(m) for m in who]
+            ov_b = ranks_b[main][:, idx]
+            ov_o = ranks_o[main][idx]
+        else:
+            who = models
+            ov_b = _overall(ranks_b, columns, families)          # (B, M)
+            ov_o = _overall(ranks_o, columns, families)          # (M,)
+        if who and np.isfinite(ov_o).any():
+            top_o = who[int(np.nanargmin(ov_o))]
+            ok = np.all(np.isfinite(ov_b), 1)
+            tops = np.array([who[int(np.argmin(r))] for r in ov_b[ok]])
+            out["rank_stability"] = {"top": top_o, "replicates": int(ok.sum()), "column": main,
+                                     "top_stays_top": float(np.mean(tops == top_o)) if ok.any() else None,
+                                     "p_top": {m: float(np.mean(tops == m)) for m in who} if ok.any() else {}}
     return out
 
 

@@ -272,6 +272,10 @@ def run_sweep(spec: SweepSpec, progress: bool = True, log=_note) -> SweepReport:
 
     t0 = time.perf_counter()
     root = Path(spec.root)
+    if len(spec.datasets) == 1 and len(spec.presets) == 1:   # --root may be that board's own folder
+        from .submission import board_folder
+        if board_folder(root, spec.datasets[0], spec.presets[0]) == root:
+            root = root.parent.parent
     for p in spec.presets:
         get_preset(p)   # unknown presets fail before anything runs
     if not spec.models:

@@ -30,7 +30,9 @@ def test_tour_runs_end_to_end(tmp_path):
         assert p.returncode == 0, f"tour block failed:\n{b}\n{p.stderr[-2000:]}"
         outs.append(p.stdout)
     assert "generators:" in outs[0] and "bootstrap" in outs[0] and "presets" in outs[0]
-    assert re.search(r"Effective transients .*: 20 real \+ synthetic ~ \d+ real \(gain [\d.]+", outs[1])
+    assert re.search(r"20 real \+ synthetic are worth \S+ \d+ real by spectrum shape \(gain [\d.]+\) and .* by GABA\+ "
+                     r"quantification", outs[1])
+    assert re.search(r"GABA\+/tCr: augmenting (HARMS|helps|barely changes) quantification", outs[1])
     assert "Honesty flags:" in outs[1]
     board = tmp_path / "runs" / "sweep" / "simgaba-small" / "tiny"
     assert (board / "index.html").exists() and (board / "pca-seed0.json").exists()

@@ -145,8 +145,10 @@ def test_html_page_sorts_in_headless_browser(fixture_dir, tmp_path):
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}"]
-    cols = json.loads((d / "leaderboard.json").read_text())["columns"]
-    mmd_col = 2 + [c["metric"] for c in cols].index("embedding.mmd2")
+    lbj = json.loads((d / "leaderboard.json").read_text())
+    cols = lbj["columns"]
+    fixed = 4 + len(lbj["families"])   # position, model, seeds, floor->ceiling, one rank per question
+    mmd_col = fixed + [c["metric"] for c in cols].index("embedding.mmd2")
 
     def order(col):
         out = subprocess.run([_chromium(), *flags, "--dump-dom", f"file://{page}#sort={col}"], capture_output=True,
@@ -155,12 +157,16 @@ def test_html_page_sorts_in_headless_browser(fixture_dir, tmp_path):
         return re.findall(r'<tr data-model="([^"]+)"', out)
 
     assert order(mmd_col) == ["good", "bad"]
-    # sorting by model name (column 0) puts "bad" first: the table really reorders
-    assert order(0) == ["bad", "good"]
-    shot = tmp_path / "shot.png"
-    subprocess.run([_chromium(), *flags, f"--screenshot={shot}", "--window-size=1200,800", f"file://{page}"],
-                   capture_output=True, timeout=60)
-    assert shot.exists() and shot.stat().st_size > 5000
+    # sorting by model name (column 1) puts "bad" first: the table really reorders
+    assert order(1) == ["bad", "good"]
+    for width in (1600, 1280):   # a wide screen and a laptop
+        shot = tmp_path / f"shot-{width}.png"
+        subprocess.run([_chromium(), *flags, f"--screenshot={shot}", f"--window-size={width},900", f"file://{page}"],
+                       capture_output=True, timeout=60)
+        assert shot.exists() and shot.stat().st_size > 5000
+    dom = subprocess.run([_chromium(), *flags, "--dump-dom", f"file://{page}"], capture_output=True, text=True,
+                         timeout=60).stdout
+    assert 'id="verdict"' in dom and 'id="glossary"' in dom and 'class="matrix"' in dom
 
 
 def test_committed_leaderboards_validate():
@@ -205,7 +211,12 @@ def test_committed_quick_board_has_intervals_significance_and_rank_stability():
         for t in tests:
             assert t["p"] is None or (0 < t["p"] <= 1 and t["p_holm"] >= t["p"])
     assert 0 <= lb["rank_stability"]["top_stays_top"] <= 1
-    assert lb["rank_stability"]["top"] == lb["rows"][0]["model"]
+    # the verdict agrees with the rank stability: the generator it names first is the one most often on top of
+    # the main question, and the board's first row is on the Pareto front
+    assert lb["rank_stability"]["top"] == max(lb["rank_stability"]["p_top"], key=lb["rank_stability"]["p_top"].get)
+    assert lb["verdict"].split(", ")[1].startswith(lb["rank_stability"]["top"] + " ")
+    assert lb["rows"][0]["position"] == 1 and lb["rows"][0]["role"] is None
+    assert {r["model"] for r in lb["rows"] if r["role"]} == {"bootstrap", "oracle"}
     text = (root / "README.md").read_text()
     assert "95% interval" in text and "Holm" in text and "Rank stability" in text
     for doc in (json.loads(p.read_text()) for p in root.glob("*-seed*.json")):

@@ -1,6 +1,7 @@
 """`mrsbench sweep`: grid, sweep files, resumption after a kill, failing cells, and a local-Ray sweep whose
 results files match the sequential ones (tiny preset on simgaba-small)."""
 import json
+from pathlib import Path
 import os
 import subprocess
 import sys
@@ -143,6 +144,10 @@ def test_killed_sweep_resumes_only_missing_cells(tmp_path, plugin):
     assert {c["model"]: c["status"] for c in rep["cells"]} == {"pca": "skipped", "killonce": "done"}
     assert (done.read_bytes(), done.stat().st_mtime_ns) == before
     assert existing_problem(Cell("killonce", "simgaba-small", "tiny", 0), root) is None
+    # a plugin's cell records its plugin (what `validate --reproduce` imports again), a built-in's does not
+    killonce = json.loads((root / "simgaba-small" / "tiny" / "killonce-seed0.json").read_text())
+    assert killonce["plugin"]["source"] == str(Path(plugin).resolve()) and len(killonce["plugin"]["sha256"]) == 64
+    assert "plugin" not in json.loads(done.read_text())
     # an edited results file is not "done": it is recomputed
     doc = json.loads(done.read_text())
     doc["metrics"]["embedding.mmd2"] = 0.0
