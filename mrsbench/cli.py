@@ -160,6 +160,8 @@ def _cmd_validate(args) -> int:
         reports.append({"file": str(p), "valid": not problems, "problems": problems, "model": doc.get("model"),
                         "harness_version": doc.get("harness_version")})
         if problems:
+            if len(args.results) == 1 and not args.json:   # one file: its problem is the one error line
+                raise InputError(p, "invalid: " + "; ".join(problems))
             bad.append(p)
             if not args.json:
                 print(f"{p}: invalid: " + "; ".join(problems), file=sys.stderr)
@@ -175,6 +177,9 @@ def _cmd_validate(args) -> int:
             if not args.json:
                 print(reproduce_report(rows, only_failures=not args.verbose))
             if differ:
+                if len(args.results) == 1 and not args.json:
+                    raise InputError(p, f"not reproduced: {len(differ)} of {len(rows)} metrics differ beyond tolerance "
+                                        f"({', '.join(r[0] for r in differ[:5])}{', ...' if len(differ) > 5 else ''})")
                 bad.append(p)
                 if not args.json:
                     print(f"{p}: not reproduced: {len(differ)} of {len(rows)} metrics differ beyond tolerance "

@@ -360,7 +360,8 @@ def build(docs: list[dict], dataset: str | None = None, preset: str | None = Non
                      "harness_version": d["harness_version"], "preset": d["preset_name"], "seed": d["seed"],
                      "source": d.get("_source")} for k, g in groups.items() if k != main_key for d in g]
     lb = {"dataset": main_key[0], "dataset_hash": main_key[1], "harness_version": main_key[2], "preset": main_key[3],
-            "columns": [{"metric": k, "label": lab, "better": _arrow(d), "family": fam} for k, lab, d, fam in columns],
+            "columns": [{"metric": k, "label": lab, "better": _arrow(d), "direction": d, "family": fam}
+                        for k, lab, d, fam in columns],
             "families": list(FAMILY_ORDER),
             "rows": table, "incompatible": incompatible,
             "tests": stats["tests"], "rank_stability": rs,

@@ -309,7 +309,7 @@ def board_statistics(docs_by_model: dict, columns: list, families, n_boot: int =
             who = models
             ov_b = _overall(ranks_b, columns, families)          # (B, M)
             ov_o = _overall(ranks_o, columns, families)          # (M,)
-        if who and np.isfinite(ov_o).any():
+        if len(who) >= 2 and np.isfinite(ov_o).any():   # "on top" needs at least two contestants
             top_o = who[int(np.nanargmin(ov_o))]
             ok = np.all(np.isfinite(ov_b), 1)
             tops = np.array([who[int(np.argmin(r))] for r in ov_b[ok]])

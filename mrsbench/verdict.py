@@ -51,11 +51,25 @@ def reference_role(model: str, card: dict | None) -> str | None:
 
 
 def _sig(lb: dict, key: str, a: str, b: str) -> int:
-    """-1 when a is significantly better than b in column ``key``, 1 when b is, 0 otherwise."""
+    """-1 when a is significantly better than b in column ``key``, 1 when b is, 0 otherwise. A pair that could not
+    be tested (results without per-subject statistics, written by an older mrsbench) is judged by the plain order
+    of its means, as the column ranks are."""
     for t in (lb.get("tests") or {}).get(key, []):
-        if {t["a"], t["b"]} == {a, b} and t.get("significant"):
+        if {t["a"], t["b"]} != {a, b}:
+            continue
+        if t.get("p") is None:
+            break
+        if t.get("significant"):
             return -1 if t["better"] == a else 1 if t["better"] == b else 0
-    return 0
+        return 0
+    else:
+        if (lb.get("tests") or {}).get(key):
+            return 0
+    from .leaderboard import better
+    rows = {r["model"]: r for r in lb["rows"]}
+    direc = next((c["direction"] for c in lb["columns"] if c["metric"] == key), None)
+    va, vb = (((rows.get(m) or {}).get(key) or {}).get("mean") for m in (a, b))
+    return better(va, vb, direc) if None not in (va, vb, direc) else 0
 
 
 def beats(lb: dict, a: str, b: str, family: str) -> bool:

@@ -55,7 +55,7 @@ def test_ranks_directions_and_incompatible(fixture_dir):
     assert "MMD² ↓" in md and "precision ↑" in md and "C2ST AUC →0.5" in md and "Incompatible" in md
     assert "0.02 ± 0.014" in md
     csv = render(lb, "csv")
-    assert csv.splitlines()[0].startswith("rank,model,seeds")
+    assert csv.splitlines()[0].startswith("position,model,seeds,role")
     assert json.loads(render(lb, "json"))["rows"][0]["model"] == "good"
 
 
