@@ -142,6 +142,9 @@ def test_layout_reads_runs_and_quantifies(kind, basis, tmp_path, capsys):
     assert rc == 0
     res = json.loads(next((tmp_path / "runs").glob("*/results.json")).read_text())
     assert res["dataset_hash"].startswith("files-") and res["dataset_reading"]["layout"] in ("folder", "bids")
+    # 24 transients per condition, fewer than the preset's full scan of 160: run, but said so (issue 35)
+    assert all(v == [24, 24] for v in res["short_subjects"].values())
+    assert len(res["short_subjects"]) == SUBJECTS and "Short scans: 6 subject(s)" in capsys.readouterr().out
     assert np.isfinite(res["metrics"]["reconstruction.test.nmse"]) if "reconstruction.test.nmse" in res["metrics"] else True
     capsys.readouterr()
     assert main(["quantify", str(root)]) == 0
