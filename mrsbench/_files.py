@@ -21,7 +21,7 @@ def owner_tag() -> str:
     return f"{host}~{os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -42,7 +42,7 @@ def reap_stale(folder: str | Path) -> list[Path]:
     for p in folder.glob(".tmp-*"):
         tag = p.name[len(".tmp-"):].split("-", 1)[0]
         h, _, pid = tag.partition("~")
-        if h != host or not pid.isdigit() or _pid_alive(int(pid)):
+        if h != host or not pid.isdigit() or pid_alive(int(pid)):
             continue
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
@@ -103,3 +103,24 @@ def atomic_savez(path: str | Path, **arrays) -> None:
     """``numpy.savez`` to ``path`` atomically."""
     with atomic_path(path, ".npz") as tmp:
         np.savez(tmp, **arrays)
+
+
+# folders under a results root that hold no results of their own: MLflow's stores (their artifacts are copies of
+# results files), hidden folders (staging of atomic writes, caches) and a board's figures
+_NOT_RESULTS_DIRS = {"mlartifacts", "mlruns", "figures", "__pycache__"}
+
+
+def result_files(root: Path) -> list[Path]:
+    """The *.json files under ``root`` that may be results: symlinked folders followed (once each), MLflow stores,
+    hidden folders and figures skipped, leaderboard.json and staging files left out."""
+    out, seen = [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:   # a link back up the tree
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = [d for d in dirnames if d not in _NOT_RESULTS_DIRS and not d.startswith(".")]
+        out += [Path(dirpath) / f for f in filenames if f.endswith(".json") and f != "leaderboard.json"
+                and not f.startswith(".")]
+    return sorted(out)

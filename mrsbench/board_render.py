@@ -22,6 +22,19 @@ def _fmt(cell, rank=None) -> str:
     return text + (f" #{rank}" if rank is not None else "")
 
 
+def stability_text(lb: dict) -> str:
+    """The board's rank stability in one sentence ("" where it was not computed)."""
+    rs = lb.get("rank_stability")
+    if not rs or rs.get("top_stays_top") is None:
+        return ""
+    others = ", ".join(f"{m} {100 * p:.0f}%" for m, p in sorted(rs["p_top"].items(), key=lambda x: -x[1])
+                       if m != rs["top"] and p > 0)
+    what = next((c["label"] for c in lb["columns"] if c["metric"] == rs.get("column")), "the board")
+    return (f"Rank stability (main question, {what}, over bootstrap replicates of subjects and seeds): {rs['top']} "
+            f"has the highest value in {100 * rs['top_stays_top']:.0f}% of {rs['replicates']} replicates"
+            + (f"; instead: {others}" if others else "") + ".")
+
+
 def significance_text(lb: dict) -> str:
     """Which pairs of rows differ significantly, column by column, and the board's rank stability."""
     lines = []
@@ -33,14 +46,9 @@ def significance_text(lb: dict) -> str:
         pairs = "; ".join(f"{t['better']} better than {t['a'] if t['better'] == t['b'] else t['b']} "
                           f"(p_Holm {t['p_holm']:.2g})" for t in sorted(sig, key=lambda t: t["p_holm"]))
         lines.append(f"- {c['label']}: {len(sig)} of {len(tests)} pairs differ" + (f": {pairs}" if sig else ""))
-    rs = lb.get("rank_stability")
-    if rs and rs.get("top_stays_top") is not None:
-        others = ", ".join(f"{m} {100 * p:.0f}%" for m, p in sorted(rs["p_top"].items(), key=lambda x: -x[1])
-                           if m != rs["top"] and p > 0)
-        what = next((c["label"] for c in lb["columns"] if c["metric"] == rs.get("column")), "the board")
-        lines.append(f"- Rank stability (main question, {what}, over bootstrap replicates of subjects and seeds): "
-                     f"{rs['top']} has the highest value in {100 * rs['top_stays_top']:.0f}% of {rs['replicates']} "
-                     "replicates" + (f"; instead: {others}" if others else "") + ".")
+    stab = stability_text(lb)
+    if stab:
+        lines.append(f"- {stab}")
     return "\n".join(lines)
 
 
@@ -268,8 +276,7 @@ def html_page(lb: dict, folder: Path) -> str:
                 figs.append(f'<figure><a href="figures/{f.name}" target="_blank"><img src="figures/{f.name}" '
                             f'alt="{kind} {r["model"]}" style="width:min(640px,95vw)"></a>'
                             f'<figcaption>{html.escape(r["model"])}: {kind} (click for full size)</figcaption></figure>')
-    rs = lb.get("rank_stability") or {}
-    stab = significance_text(lb).splitlines()[-1][2:] if rs.get("top_stays_top") is not None else ""
+    stab = stability_text(lb)
     models = [r["model"] for r in lb["rows"]]
     matrices = "".join(f"<h3>{html.escape(f)}: {html.escape((lb.get('questions') or {}).get(f, ''))}</h3>"
                        + _matrix(lb, f, models) for f in fams)

@@ -27,6 +27,7 @@ def _size(p: Path) -> tuple[int, int]:
 
 
 def shared_dir() -> Path:
+    """Where the shared work is cached: $MRSBENCH_SHARED_DIR, else $MRSBENCH_CACHE/shared."""
     import os
     from .physics.basis import cache_dir
     d = os.environ.get("MRSBENCH_SHARED_DIR")

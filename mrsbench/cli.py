@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     # removed, an open MLflow run is marked FAILED
     old = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
-        rc = args.handler(args)
+        rc = globals()[args.handler](args)   # the parser names handlers of this module
     except MRSBenchError as e:
         print(f"mrsbench {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR

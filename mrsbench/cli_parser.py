@@ -1,5 +1,6 @@
 """The command line's parser: every subcommand with a description and examples, every argument with a help
-text (units and defaults). The handlers live in :mod:`mrsbench.cli`."""
+text (units and defaults). Each subcommand names its handler (``handler="_cmd_run"``), a function of
+:mod:`mrsbench.cli` that ``main`` looks up: the parser does not import the command line (no cycle)."""
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,6 @@ def _sub(sub, name, help, description, examples):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .cli import (_cmd_basis, _cmd_cache, _cmd_compare, _cmd_datasets, _cmd_leaderboard, _cmd_list, _cmd_qc, _cmd_quantify,
-                      _cmd_run, _cmd_simulate, _cmd_submit, _cmd_sweep, _cmd_validate)
-
     groups = "\n".join(f"  {g}: {', '.join(c)}" for g, c in GROUPS)
     p = argparse.ArgumentParser(prog="mrsbench", formatter_class=argparse.RawDescriptionHelpFormatter, description=(
         "Benchmark generative models of GABA-edited MEGA-PRESS MRS transients: reconstruction, feature-level\n"
@@ -67,14 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="runs", help="output folder (results under OUT/<run-id>/)")
     _add_plugins(r)
     r.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    r.set_defaults(handler=_cmd_run)
+    r.set_defaults(handler="_cmd_run")
 
     ls = _sub(sub, "list", "list generators, presets and datasets",
               "List the registered generators (built-in baselines and installed plugins), the evaluation presets\n"
               "(what each runs and how long it took here) and the datasets (simulated: subjects, sites, whether\n"
               "cached and its size; real data: the paths accepted).", ["mrsbench list", "mrsbench list --plugins my_gen.py"])
     _add_plugins(ls)
-    ls.set_defaults(handler=_cmd_list)
+    ls.set_defaults(handler="_cmd_list")
 
     s = _sub(sub, "simulate", "write a simulated dataset as NIfTI-MRS files + ground truth",
              "Simulate a named cohort (cached on first use) and write one NIfTI-MRS file per subject (receiver at\n"
@@ -89,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulate from this MEGA-PRESS basis instead of the built-in one: a folder with FSL-MRS JSON "
                         "ON/OFF folders (edit_on/, edit_off/) or two LCModel files (*on*.BASIS, *off*.BASIS); "
                         "editing-pulse detuning under drift is then off")
-    s.set_defaults(handler=_cmd_simulate)
+    s.set_defaults(handler="_cmd_simulate")
 
     b = _sub(sub, "basis", "simulate the MEGA-PRESS basis set and write it (FSL-MRS JSON, LCModel .BASIS)",
              "Simulate the MEGA-PRESS basis (density matrix, refocusing and editing pulses) and write it for other\n"
@@ -109,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--gaba", choices=["near", "govindaraju"], default="near", help="GABA spin parameters")
     b.add_argument("--linewidth", type=float, default=2.0, help="Lorentzian line width of the written FIDs (Hz)")
     b.add_argument("--no-cache", action="store_true", help="simulate even if a cached basis exists")
-    b.set_defaults(handler=_cmd_basis)
+    b.set_defaults(handler="_cmd_basis")
 
     q = _sub(sub, "qc", "process a scan and print its signal-quality measures",
              "Process one edited scan (alignment, weighting, averaging, referencing) and print the challenge's GABA\n"
@@ -119,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("file", help="an edited NIfTI-MRS file")
     q.add_argument("--reference", default=None, help="a reference scan (e.g. the full scan) for shape score and MSE")
     q.add_argument("--json", action="store_true", help="machine-readable output")
-    q.set_defaults(handler=_cmd_qc)
+    q.set_defaults(handler="_cmd_qc")
 
     qu = _sub(sub, "quantify", "process and quantify a scan (LCM + Gannet-style)",
               "Process and quantify: LCM (FSL-MRS model) on OFF and DIFF, Gannet-style GABA+, Glx and Cr fits;\n"
@@ -129,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "file; with several subjects the table has a subject column")
     _add_edit_order(qu)
     qu.add_argument("--out", default=None, help="also write the table as CSV here")
-    qu.set_defaults(handler=_cmd_quantify)
+    qu.set_defaults(handler="_cmd_quantify")
 
     ds = _sub(sub, "datasets", "inspect a dataset before a run: subjects, sites, axis, transients, quality",
               "Read a dataset as a run would (layout, harmonisation onto one axis, ON/OFF order) and print its\n"
@@ -142,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--figure", default=None, help="write a per-subject quality figure (PNG) here")
     ds.add_argument("--json", action="store_true", help="machine-readable output")
     ds.add_argument("--quiet", action="store_true", help="no progress bars")
-    ds.set_defaults(handler=_cmd_datasets)
+    ds.set_defaults(handler="_cmd_datasets")
 
     lb = _sub(sub, "leaderboard", "build a leaderboard table from results files",
               "Rank results of one dataset identity, preset and harness version: mean and sd over seeds of the\n"
@@ -153,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--dataset", default=None, help="only this dataset (default: one table per dataset)")
     lb.add_argument("--preset", default=None, help="only this preset (default: one table per preset)")
     lb.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown", help="output format")
-    lb.set_defaults(handler=_cmd_leaderboard)
+    lb.set_defaults(handler="_cmd_leaderboard")
 
     c = _sub(sub, "compare", "compare two results (files, folders or leaderboards)",
              "Metric by metric differences between two results files, or model by model between two folders;\n"
@@ -165,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", default=None, help="compare only this model (folders hold several)")
     c.add_argument("--allow-incompatible", action="store_true",
                    help="compare results of different datasets, presets or harness versions (with a warning)")
-    c.set_defaults(handler=_cmd_compare)
+    c.set_defaults(handler="_cmd_compare")
 
     sw = _sub(sub, "sweep", "run the grid models x seeds x datasets x presets (Ray, resumable)",
               "Run every cell of the grid models x seeds x datasets x presets and write each cell's results file\n"
@@ -207,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plugins(sw)
     sw.add_argument("--json", action="store_true", help="print the sweep report as JSON")
     sw.add_argument("--no-progress", action="store_true", help="hide the progress bar over cells")
-    sw.set_defaults(handler=_cmd_sweep)
+    sw.set_defaults(handler="_cmd_sweep")
 
     sm = _sub(sub, "submit", "check a generator class and run the harness for the leaderboard",
               "Check a generator class (the public API), run the harness for every seed of the preset and add the\n"
@@ -221,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--seeds", default=None, help="comma-separated seeds (default: the preset's fixed seeds)")
     sm.add_argument("--name", default=None, help="model name in the leaderboard (default: the class's name)")
     sm.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    sm.set_defaults(handler=_cmd_submit)
+    sm.set_defaults(handler="_cmd_submit")
 
     v = _sub(sub, "validate", "validate results files (and optionally reproduce them)",
              "Check results files: schema, checksum, harness version, headline metrics against the file's own\n"
@@ -239,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--verbose", action="store_true", help="with --reproduce: list every metric, not only failures")
     v.add_argument("--no-progress", action="store_true", help="hide progress bars")
     _add_plugins(v)
-    v.set_defaults(handler=_cmd_validate)
+    v.set_defaults(handler="_cmd_validate")
     ca = _sub(sub, "cache", "show what the cache holds and its size; clear it",
               "The cache ($MRSBENCH_CACHE, else ~/.cache/mrsbench) holds simulated basis sets, simulated datasets\n"
               "and the shared work of each dataset, preset and seed. Everything in it is remade on demand:\n"
@@ -247,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
               ["mrsbench cache", "mrsbench cache --clear shared", "mrsbench cache --clear all"])
     ca.add_argument("--clear", default=None, metavar="PARTS",
                     help="comma-separated parts to remove: basis, datasets, shared, or all")
-    ca.set_defaults(handler=_cmd_cache)
+    ca.set_defaults(handler="_cmd_cache")
     # every command: --quiet (no progress bars: for scripts and logs); --json where a command prints a table
     for name, sp in sub.choices.items():
         opts = set(sp._option_string_actions)

@@ -38,6 +38,15 @@ def validate_fids(fids, source: str = "fids", min_transients: int = 2) -> np.nda
     return arr.astype(np.complex128, copy=False)
 
 
+def check_complex(data: np.ndarray, src) -> None:
+    """A one-line error for complex data whose imaginary part is zero everywhere: a FID is complex (quadrature
+    detection); real values stored as complex (a real part or magnitude only) would give plausible but wrong
+    spectra (the spectrum of a real signal is conjugate-symmetric about the receiver frequency)."""
+    if data.size and not np.any(np.imag(data)) and np.any(np.real(data)):
+        raise InputError(src, "the imaginary part is zero everywhere: the file holds real values (a real part or "
+                              "magnitude only), not complex FIDs")
+
+
 @dataclass
 class Scan:
     """One edited MRS scan.

@@ -14,6 +14,7 @@ A generator learns from a training cohort and synthesises transients of the coho
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,19 @@ class Generator:
 
 
 REQUIRED = ("fit", "sample")
+
+
+@contextmanager
+def generator_call(model: str, method: str):
+    """Report any exception raised inside a generator's method as one line naming the generator
+    and the method (a plugin's bug is not mrsbench's traceback)."""
+    try:
+        yield
+    except GeneratorError:
+        raise
+    except Exception as e:
+        msg = str(e).splitlines()[0][:300] if str(e) else ""
+        raise GeneratorError(f"generator {model!r}: {method}() failed: {type(e).__name__}: {msg}") from e
 
 
 def clone_generator(gen: Generator, model: str = "generator") -> Generator:

@@ -13,13 +13,13 @@ import platform
 import subprocess
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from .errors import InputError
+from .generator import generator_call  # noqa: F401  (re-exported)
 from .families.quantification import QUANT  # noqa: F401  (re-exported)
 from .outputs import HEADLINE, results_checksum, summary_table, write_run  # noqa: F401  (re-exported)
 from .protocol import HARNESS_VERSION, PRESETS, SCHEMA, Preset, get_preset  # noqa: F401  (re-exported)
@@ -76,20 +76,6 @@ class _Stage:
         self.timings[self.name] = round(time.perf_counter() - self.t0, 3)
         if _Stage.bar is not None and exc[0] is None:
             _Stage.bar.update(1)
-
-
-@contextmanager
-def generator_call(model: str, method: str):
-    """Report any exception raised inside a generator's method as one line naming the generator
-    and the method (a plugin's bug is not mrsbench's traceback)."""
-    from .generator import GeneratorError
-    try:
-        yield
-    except GeneratorError:
-        raise
-    except Exception as e:
-        msg = str(e).splitlines()[0][:300] if str(e) else ""
-        raise GeneratorError(f"generator {model!r}: {method}() failed: {type(e).__name__}: {msg}") from e
 
 
 def _model_card(gen, timings: dict, sampled) -> dict:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._files import atomic_path
 from .axis import SpectralAxis
-from .data import ON, OFF, Scan, validate_fids
+from .data import OFF, ON, Scan, check_complex, validate_fids
 from .errors import InputError
 
 # default 1H SpecFreqChemShift in the NIfTI-MRS standard (definitions.json) is 4.65 ppm
@@ -54,29 +54,11 @@ def _condition_labels(names, edit_pulse: dict | None, source: str) -> list[int]:
     return labels
 
 
-def check_complex(data: np.ndarray, src) -> None:
-    """A one-line error for complex data whose imaginary part is zero everywhere: a FID is complex (quadrature
-    detection); real values stored as complex (a real part or magnitude only) would give plausible but wrong
-    spectra (the spectrum of a real signal is conjugate-symmetric about the receiver frequency)."""
-    if data.size and not np.any(np.imag(data)) and np.any(np.real(data)):
-        raise InputError(src, "the imaginary part is zero everywhere: the file holds real values (a real part or "
-                              "magnitude only), not complex FIDs")
-
-
-def _peak_above_baseline(spec_abs: np.ndarray, axis: SpectralAxis, centre_ppm: float, half_ppm: float,
-                         base_ppm: float) -> tuple[float, int]:
-    """Height of the tallest point of |spectrum| within centre +- half (ppm) above the median of the flanks
-    (base_ppm wide on either side): a water tail or baseline common to both conditions cancels. Returns
-    (height, index of the peak)."""
-    win = axis.window(centre_ppm - half_ppm, centre_ppm + half_ppm)
-    flank = axis.window(centre_ppm - half_ppm - base_ppm, centre_ppm - half_ppm) | \
-        axis.window(centre_ppm + half_ppm, centre_ppm + half_ppm + base_ppm)
-    idx = np.flatnonzero(win)
-    if not len(idx):
-        return 0.0, -1
-    k = idx[int(np.argmax(spec_abs[idx]))]
-    base = float(np.median(spec_abs[flank])) if flank.any() else 0.0
-    return float(spec_abs[k] - base), int(k)
+def _above_baseline(spec_abs: np.ndarray, axis: SpectralAxis, k: int, ppm: float) -> float:
+    """|spectrum| at point k above the median of its flanks (0.15-0.4 ppm either side of ``ppm``): a residual
+    water tail or a baseline common to both conditions cancels."""
+    flank = axis.window(ppm - 0.4, ppm - 0.15) | axis.window(ppm + 0.15, ppm + 0.4)
+    return float(spec_abs[k] - (np.median(spec_abs[flank]) if flank.any() else 0.0))
 
 
 def _infer_on_index(a: np.ndarray, b: np.ndarray, axis: SpectralAxis) -> int | None:
@@ -92,11 +74,11 @@ def _infer_on_index(a: np.ndarray, b: np.ndarray, axis: SpectralAxis) -> int | N
     sb = np.abs(axis.to_spectrum(b.mean(0)))
     h = {}
     for ppm in (2.01, 3.03):
-        _, k = _peak_above_baseline(sa + sb, axis, ppm, 0.15, 0.25)
-        if k < 0:
+        idx = np.flatnonzero(axis.window(ppm - 0.15, ppm + 0.15))
+        if not len(idx):
             return None
-        flank = axis.window(ppm - 0.4, ppm - 0.15) | axis.window(ppm + 0.15, ppm + 0.4)
-        h[ppm] = [float(sp[k] - (np.median(sp[flank]) if flank.any() else 0.0)) for sp in (sa, sb)]
+        k = int(idx[np.argmax((sa + sb)[idx])])
+        h[ppm] = [_above_baseline(sp, axis, k, ppm) for sp in (sa, sb)]
     (naa_a, naa_b), (cr_a, cr_b) = h[2.01], h[3.03]
     if min(cr_a, cr_b) > 0.1 * max(naa_a, naa_b, 0.0):   # Cr seen in both: the ratio (scan-scale free)
         ra, rb = naa_a / cr_a, naa_b / cr_b
@@ -314,15 +296,3 @@ def write_nifti_mrs(scan: Scan, path: str | Path, echo_time_s: float | None = 0.
     with atomic_path(path, ".nii.gz" if name.endswith(".nii.gz") else ".nii") as tmp:
         img.save(tmp)
     return path
-
-
-def read_folder(folder: str | Path, expected_axis: SpectralAxis | None = None, edit_order: str | None = None):
-    """Every NIfTI-MRS file in ``folder`` (and below it: BIDS trees) as a :class:`~mrsbench.data.Cohort`
-    (:func:`mrsbench.readers.read_data_folder`), on ``expected_axis`` when given (scans on another grid
-    are resampled onto it, :mod:`mrsbench.harmonise`)."""
-    from .harmonise import harmonise_scans
-    from .readers import read_data_folder
-    cohort = read_data_folder(folder, edit_order=edit_order)
-    if expected_axis is not None:
-        cohort.scans, cohort.meta["harmonisation"] = harmonise_scans(cohort.scans, expected_axis)
-    return cohort

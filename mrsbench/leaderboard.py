@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_path
+from ._files import atomic_path, result_files
 from .errors import InputError
 from .harness import HARNESS_VERSION, SCHEMA, results_checksum
 
@@ -225,7 +225,7 @@ def load_results(paths) -> list[dict]:
         p = Path(p)
         if not p.exists():
             raise InputError(p, "no such file or folder")
-        files = [p] if p.is_file() else _result_files(p)
+        files = [p] if p.is_file() else result_files(p)
         for f in files:
             doc = read_json(f, "JSON results file")
             if not _looks_like_results(doc):
@@ -236,28 +236,6 @@ def load_results(paths) -> list[dict]:
             doc["_source"] = str(f)
             docs.append(doc)
     return docs
-
-
-# folders under a results root that hold no results of their own: MLflow's stores (their artifacts are copies of
-# results files), hidden folders (staging of atomic writes, caches) and a board's figures
-_NOT_RESULTS_DIRS = {"mlartifacts", "mlruns", "figures", "__pycache__"}
-
-
-def _result_files(root: Path) -> list[Path]:
-    """The *.json files under ``root`` that may be results: symlinked folders followed (once each), MLflow stores,
-    hidden folders and figures skipped, leaderboard.json and staging files left out."""
-    import os
-    out, seen = [], set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:   # a link back up the tree
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        dirnames[:] = [d for d in dirnames if d not in _NOT_RESULTS_DIRS and not d.startswith(".")]
-        out += [Path(dirpath) / f for f in filenames if f.endswith(".json") and f != "leaderboard.json"
-                and not f.startswith(".")]
-    return sorted(out)
 
 
 def dedupe_seeds(docs: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -334,7 +312,9 @@ def build(docs: list[dict], dataset: str | None = None, preset: str | None = Non
     from .subject_stats import board_statistics
     from .verdict import reference_role
     main_col = f"application.n{middle_n(main[0].get('preset'))}.effective_n"
-    contestants = [r["model"] for r in table if reference_role(r["model"], r.get("card")) is None]
+    for r in table:
+        r["role"] = reference_role(r["model"], r.get("card"))
+    contestants = [r["model"] for r in table if r["role"] is None]
     stats = board_statistics(rows, columns, FAMILY_ORDER, main=main_col, contestants=contestants)
     for r in table:
         r["ranks"] = {}

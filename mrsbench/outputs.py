@@ -128,7 +128,7 @@ def run_summary(results: dict, run_dir: Path) -> str:
         e, g = m.get(f"application.n{n}.effective_n"), m.get(f"application.n{n}.gain")
         if e is None:
             continue
-        eg, gg = m.get(f"application.n{n}.effective_n_gaba"), m.get(f"application.n{n}.gain_gaba")
+        gg = m.get(f"application.n{n}.gain_gaba")
         clip = m.get(f"application.n{n}.effective_n_clipped") or 0
         shape = (f">= {e:.0f} (beyond the curve)" if clip > 0 else f"<= {e:.0f} (below the curve)" if clip < 0
                  else _eff(m, f"application.n{n}.effective_n", grid))

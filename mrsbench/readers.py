@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .axis import SpectralAxis
-from .data import Cohort, Scan, validate_fids
+from .data import Cohort, Scan, check_complex, validate_fids
 from .errors import InputError
 from .harmonise import check_field, harmonise_scans
 
@@ -73,7 +73,6 @@ def read_challenge_h5(path: str | Path) -> Cohort:
         raise InputError(src, f"transient_fids has shape {x.shape}; expected (scans, points, 2 subspectra, transients)")
     if x.dtype.kind != "c":
         raise InputError(src, f"transient_fids has dtype {x.dtype}; complex FIDs are needed")
-    from .io import check_complex
     check_complex(x, src)
     n = x.shape[1]
     if ppm.shape[-1] != n or t.shape[-1] != n:
@@ -214,3 +213,13 @@ def read_path(path: str | Path, edit_order: str | None = None) -> Cohort:
         return c
     raise InputError(p, "unknown layout: expected a folder of NIfTI-MRS files (.nii, .nii.gz), a BIDS tree or an "
                      "Edited-MRS challenge HDF5 file (.h5)")
+
+
+def read_folder(folder: str | Path, expected_axis: SpectralAxis | None = None, edit_order: str | None = None):
+    """Every NIfTI-MRS file in ``folder`` (and below it: BIDS trees) as a :class:`~mrsbench.data.Cohort`
+    (:func:`read_data_folder`), on ``expected_axis`` when given (scans on another grid
+    are resampled onto it, :mod:`mrsbench.harmonise`)."""
+    cohort = read_data_folder(folder, edit_order=edit_order)
+    if expected_axis is not None:
+        cohort.scans, cohort.meta["harmonisation"] = harmonise_scans(cohort.scans, expected_axis)
+    return cohort

@@ -19,8 +19,8 @@ GROUP = "mrsbench.generators"
 _PLUGINS: dict[str, object] = {}     # name -> class (from --plugins / register)
 _BROKEN: dict[str, str] = {}          # plugin source -> error message
 _EMPTY: dict[str, str] = {}           # plugin source -> why it registered nothing
-_REGISTERED = [0]                     # register() calls so far (a plugin's import must make at least one)
-_NAMES: list[str] = []                # names in the order register() was called
+_NAMES: list[str] = []                # names in the order register() was called (a plugin must add one)
+_LOADED: dict[str, tuple] = {}        # plugin source -> the version imported (file mtime and size)
 _SOURCE: dict[str, str] = {}          # name -> the plugin (module name or resolved .py path) that registered it
 
 
@@ -49,22 +49,35 @@ def register(name: str, cls=None):
         if name in builtin_names():
             raise RegistryError(f"generator name {name!r} is built in and cannot be shadowed by a plugin")
         _PLUGINS[name] = c
-        _REGISTERED[0] += 1
         _NAMES.append(name)
         return c
     return deco(cls) if cls is not None else deco
 
 
+def _plugin_key(spec) -> tuple[str, str, tuple]:
+    """(record key, source, version) of a plugin spec: a .py file's resolved path with its mtime and size (an
+    edited file is imported again), else the module name."""
+    if str(spec).endswith(".py") or Path(spec).is_file():
+        p = Path(spec).resolve()
+        st = p.stat() if p.is_file() else None
+        return str(spec), str(p), (st.st_mtime_ns, st.st_size) if st else ()
+    return str(spec), str(spec), ()
+
+
 def load_plugins(specs) -> None:
-    """Import plugins (module names or paths to .py files). Import errors, and plugins that register no
-    generator, are recorded, not raised (:func:`check_plugins` raises them)."""
+    """Import plugins (module names or paths to .py files), each once per version (a run's checks, the harness
+    and a sweep's cells all ask). Import errors, and plugins that register no generator, are recorded, not raised
+    (:func:`check_plugins` raises them)."""
     for spec in specs or []:
-        before = _REGISTERED[0]
-        _BROKEN.pop(str(spec), None)
-        _EMPTY.pop(str(spec), None)
+        key, src, version = _plugin_key(spec)
+        if _LOADED.get(src) == version and key not in _BROKEN:
+            continue
+        before = len(_NAMES)
+        _BROKEN.pop(key, None)
+        _EMPTY.pop(key, None)
         try:
             if str(spec).endswith(".py") or Path(spec).is_file():
-                p = Path(spec).resolve()
+                p = Path(src)
                 if not p.is_file():
                     raise FileNotFoundError(f"no such file: {spec}")
                 mod_name = f"mrsbench_plugin_{p.stem}"
@@ -77,21 +90,21 @@ def load_plugins(specs) -> None:
         except RegistryError:
             raise
         except Exception as e:  # a broken plugin must not break the others
-            _BROKEN[str(spec)] = f"{type(e).__name__}: {e}"
+            _BROKEN[key] = f"{type(e).__name__}: {e}"
             continue
+        _LOADED[src] = version
         for name, cls in getattr(mod, "MRSBENCH_GENERATORS", {}).items():
             register(name, cls)
-        src = str(Path(spec).resolve()) if (str(spec).endswith(".py") or Path(spec).is_file()) else str(spec)
-        for name in _NAMES[len(_NAMES) - (_REGISTERED[0] - before):] if _REGISTERED[0] > before else []:
+        for name in _NAMES[before:]:
             _SOURCE[name] = src
-        if _REGISTERED[0] == before:
+        if len(_NAMES) == before:
             from .generator import Generator
             defined = sorted(n for n, c in vars(mod).items() if isinstance(c, type) and issubclass(c, Generator)
                              and c is not Generator and c.__module__ == mod.__name__)
             hint = (f"it defines {', '.join(defined)} but registers none of them: add "
                     f"MRSBENCH_GENERATORS = {{\"name\": {defined[0]}}} or call mrsbench.registry.register(\"name\", "
                     f"{defined[0]})") if defined else "it defines no Generator subclass"
-            _EMPTY[str(spec)] = f"registers no generator ({hint})"
+            _EMPTY[key] = f"registers no generator ({hint})"
 
 
 def check_plugins(specs) -> list[str]:

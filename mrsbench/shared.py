@@ -192,10 +192,8 @@ def shared_key(identity: str | None, split: dict, pr: Preset, seed: int, truth: 
 
 def cache_path(key: str) -> Path:
     """$MRSBENCH_SHARED_DIR/KEY.pkl, else $MRSBENCH_CACHE/shared/KEY.pkl (~/.cache/mrsbench by default)."""
-    import os
-    from .physics.basis import cache_dir
-    d = os.environ.get("MRSBENCH_SHARED_DIR")
-    return (Path(d) if d else cache_dir() / "shared") / f"{key}.pkl"
+    from .cache import shared_dir
+    return shared_dir() / f"{key}.pkl"
 
 
 _MEMO: dict = {}   # in-process: the last few SharedWork objects by key

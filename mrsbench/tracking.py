@@ -49,7 +49,7 @@ def mlflow_run(results: dict, out_root: Path):
 def close_orphaned_runs(client, exp_id: str) -> list[str]:
     """Mark KILLED the RUNNING runs of this experiment that a process of this host started and that no longer
     runs (killed with SIGKILL, which runs no clean-up; tag ``mrsbench.owner`` = HOST~PID). Returns their ids."""
-    from ._files import _pid_alive, owner_tag
+    from ._files import pid_alive, owner_tag
     host = owner_tag().split("~")[0]
     out = []
     try:
@@ -58,7 +58,7 @@ def close_orphaned_runs(client, exp_id: str) -> list[str]:
         return out
     for r in runs:
         h, _, pid = str(r.data.tags.get("mrsbench.owner", "")).partition("~")
-        if h == host and pid.isdigit() and not _pid_alive(int(pid)):
+        if h == host and pid.isdigit() and not pid_alive(int(pid)):
             client.set_terminated(r.info.run_id, "KILLED")
             out.append(r.info.run_id)
     return out

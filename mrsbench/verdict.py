@@ -65,11 +65,14 @@ def _sig(lb: dict, key: str, a: str, b: str) -> int:
     else:
         if (lb.get("tests") or {}).get(key):
             return 0
-    from .leaderboard import better
+    from .metrics.resampling import badness
     rows = {r["model"]: r for r in lb["rows"]}
     direc = next((c["direction"] for c in lb["columns"] if c["metric"] == key), None)
     va, vb = (((rows.get(m) or {}).get(key) or {}).get("mean") for m in (a, b))
-    return better(va, vb, direc) if None not in (va, vb, direc) else 0
+    if None in (va, vb, direc):
+        return 0
+    da, db = float(badness(va, direc)), float(badness(vb, direc))
+    return -1 if da < db else 1 if db < da else 0
 
 
 def beats(lb: dict, a: str, b: str, family: str) -> bool:
@@ -89,10 +92,10 @@ def apply_verdict(lb: dict, main_key: str) -> None:
     rows = lb["rows"]
     fams = lb["families"]
     for r in rows:
-        r["role"] = reference_role(r["model"], r.get("card"))
+        if "role" not in r:   # build() sets it (once per row: the lookup imports the generator's module)
+            r["role"] = reference_role(r["model"], r.get("card"))
         r["question_ranks"] = dict(r.get("family_ranks") or {})
     gens = [r for r in rows if r["role"] is None]
-    by = {r["model"]: r for r in rows}
     for r in gens:
         r["dominated_by"] = []
         r["beats"] = {f: [] for f in fams}

@@ -314,7 +314,7 @@ def test_leftovers_of_a_killed_process_are_reaped(tmp_path):
     (dead / "results.json").write_text("{}")
     alive = tmp_path / f".tmp-{owner_tag()}-x.json"
     alive.write_text("{}")
-    other_host = tmp_path / f".tmp-otherhost~1-y"
+    other_host = tmp_path / ".tmp-otherhost~1-y"
     other_host.mkdir()
     assert reap_stale(tmp_path) == [dead]
     assert not dead.exists() and alive.exists() and other_host.exists()

@@ -155,7 +155,7 @@ def test_determinism_and_seed():
 def test_simulate_files_load_back(tmp_path):
     from nifti_mrs.nifti_mrs import NIFTI_MRS
     import pandas as pd
-    from mrsbench.io import read_folder
+    from mrsbench.readers import read_folder
     cfg = replace(CohortConfig(), n_sites=1, subjects_per_site=2, n_pairs=4)
     cohort, extras = simulate_cohort(cfg)
     write_dataset(cohort, extras, tmp_path)

@@ -3,7 +3,8 @@ import pytest
 
 from mrsbench.axis import SpectralAxis
 from mrsbench.errors import InputError
-from mrsbench.io import read_folder, read_nifti_mrs, write_nifti_mrs
+from mrsbench.io import read_nifti_mrs, write_nifti_mrs
+from mrsbench.readers import read_folder
 
 from conftest import make_scan
 

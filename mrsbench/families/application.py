@@ -33,7 +33,7 @@ from ..metrics.effective import break_even, invert_curve
 from ..curve import fit_failed, processing_failed, subset_curve, truth_quality
 from ..pool import ordered_pool_map
 from ..shared import NOISE_FREE_RATIO, NOISE_PPM, fit_block
-from . import Context, FamilyResult
+from .base import Context, FamilyResult
 
 KEYS = ("snr", "linewidth_hz", "shape_score", "mse")
 # conditioning scans announced to the generator's optional prepare() at a time (bounded memory: at most this

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..pool import ordered_pool_map, single_threaded_libraries, tqdm_if
 from ..shared import features
-from . import Context, FamilyResult
+from .base import Context, FamilyResult
 
 
 def run(ctx: Context) -> FamilyResult:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..curve import fit_failed
 from ..shared import QUANT_NAMES
-from . import Context, FamilyResult
+from .base import Context, FamilyResult
 
 QUANT = {"gaba_cr": "GABA+/tCr (LCM: DIFF GABA + MM3co)", "gaba_cr_gannet": "GABA+/Cr (Gannet GABAGlx model, 3 Hz LB)",
          "glx_cr": "Glx/tCr", "naa_cr": "tNAA/tCr", "cho_cr": "tCho/tCr", "mi_cr": "mI/tCr"}

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Context, FamilyResult
+from .base import Context, FamilyResult
 
 
 def run(ctx: Context) -> FamilyResult:
-    from ..harness import generator_call
+    from ..generator import generator_call
     gen, test = ctx.gen, ctx.test   # gen: the first fold's (all folds share a class)
     axis = test.axis
     if not gen.has_latent:
