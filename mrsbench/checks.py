@@ -2,6 +2,7 @@
 argument or file (a run must not compute for half a minute and then fail on its output folder)."""
 from __future__ import annotations
 
+import operator
 import os
 from pathlib import Path
 
@@ -39,9 +40,12 @@ def check_seeds(seeds, arg: str = "--seed") -> list[int]:
     """Seeds as ints in [0, 2**32 - 1] (numpy's and torch's seeding accept no negative seed)."""
     out = []
     for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, (int,)) and not (isinstance(s, str) and s.strip().lstrip("-").isdigit()):
-            raise InputError(arg, f"seed {s!r} is not an integer")
-        v = int(s)
+        try:
+            if isinstance(s, bool):
+                raise TypeError
+            v = int(s.strip()) if isinstance(s, str) else operator.index(s)
+        except (TypeError, ValueError):
+            raise InputError(arg, f"seed {s!r} is not an integer") from None
         if not 0 <= v <= MAX_SEED:
             raise InputError(arg, f"seed {v} is out of range (0 to {MAX_SEED})")
         out.append(v)
