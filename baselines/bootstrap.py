@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from mrsbench.data import OFF, ON, Cohort, Scan
-from mrsbench.generator import Generator
+from mrsbench.core.scans import OFF, ON, Cohort, Scan
+from mrsbench.generators.contract import Generator
 
 
 class BootstrapGenerator(Generator):
     """Resample real transients of the conditioning scan (a random training subject without one)."""
 
     name = "bootstrap"
-    board_role = "floor"     # a reference row on boards: what resampling the short scan alone gives (mrsbench.verdict)
+    board_role = "floor"     # a reference row on boards: what resampling the short scan alone gives (mrsbench.boards.verdict)
     description = "reference row: resamples the conditioning transients with replacement (adds no information)"
 
     def fit(self, train: Cohort, seed: int = 0, val: Cohort | None = None) -> "BootstrapGenerator":

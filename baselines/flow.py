@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mrsbench.data import OFF, ON, Cohort, Scan
-from mrsbench.generator import EarlyStopping, Generator, SpectralFeatures
+from mrsbench.core.scans import OFF, ON, Cohort, Scan
+from mrsbench.generators.contract import EarlyStopping, Generator, SpectralFeatures
 
 # Heun steps of the ODE sampler (2 velocity evaluations each), chosen by measurement on validation subjects
 # (simgaba-small, quick fold 0, seed 0; baselines/tuning/flow_steps.py -> flow_steps.md): MMD^2 of generated vs
@@ -251,7 +251,7 @@ class FlowGenerator(Generator):
     def load(cls, path) -> "FlowGenerator":
         import torch
 
-        from mrsbench.axis import SpectralAxis
+        from mrsbench.core.axis import SpectralAxis
         p = Path(path)
         cfg = json.loads((p / "config.json").read_text())
         g = cls(cfg["hidden"], cfg["depth"], cfg["cond_dim"], steps=cfg["steps"],

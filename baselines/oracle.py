@@ -3,7 +3,7 @@ noise-free ON and OFF spectra and the simulator's own transient model.
 
 What it knows that no generator can: the noise-free truth of every subject (the cohort's stored clean
 spectra) and the simulator's per-subject drift rate, frequency offset, phase and noise level (its ground
-truth table, :mod:`mrsbench.cohort`). Each transient gets the subject's frequency offset plus its linear
+truth table, :mod:`mrsbench.data.simulate`). Each transient gets the subject's frequency offset plus its linear
 drift at a random time of the 160-pair scan and a random-walk term, the site phase with the simulator's
 phase jitter, the amplitude jitter, and complex Gaussian noise of the subject's sigma. Left out (so the
 oracle's transients are slightly cleaner than the real ones): residual water, eddy-current phase,
@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from mrsbench.data import OFF, ON, Cohort, Scan
-from mrsbench.generator import Generator
+from mrsbench.core.scans import OFF, ON, Cohort, Scan
+from mrsbench.generators.contract import Generator
 
 
 class OracleGenerator(Generator):
     """Truth-based transients (simulated datasets only)."""
 
     name = "oracle"
-    board_role = "ceiling"   # a reference row on boards: the simulator's own truth (mrsbench.verdict)
+    board_role = "ceiling"   # a reference row on boards: the simulator's own truth (mrsbench.boards.verdict)
     description = "reference row (simulated data only): the subject's true noise-free spectra + the simulator's transient model"
 
     def fit(self, train: Cohort, seed: int = 0, val: Cohort | None = None) -> "OracleGenerator":
-        from mrsbench.datasets import load_dataset
+        from mrsbench.data.datasets import load_dataset
         cfg = train.meta.get("config")
         name = train.meta.get("dataset", train.name)
         if not cfg or train.ground_truth is None or "noise_sigma" not in train.ground_truth.columns:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mrsbench.data import OFF, ON, Cohort, Scan
-from mrsbench.generator import Generator, LatentSampling, SpectralFeatures
+from mrsbench.core.scans import OFF, ON, Cohort, Scan
+from mrsbench.generators.contract import Generator, LatentSampling, SpectralFeatures
 
 
 class PCAGenerator(Generator):
@@ -89,7 +89,7 @@ class PCAGenerator(Generator):
 
     @classmethod
     def load(cls, path) -> "PCAGenerator":
-        from mrsbench.axis import SpectralAxis
+        from mrsbench.core.axis import SpectralAxis
         p = Path(path)
         cfg = json.loads((p / "config.json").read_text())
         g = cls(cfg["n_components"], tuple(cfg["ppm_range"]) if cfg["ppm_range"] else None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mrsbench.data import OFF, ON, Cohort, Scan
-from mrsbench.generator import Generator
+from mrsbench.core.scans import OFF, ON, Cohort, Scan
+from mrsbench.generators.contract import Generator
 from mrsbench.processing import apply_shift, process_many, scan_key
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mrsbench.data import OFF, ON, Cohort, Scan
-from mrsbench.generator import EarlyStopping, Generator, LatentSampling, SpectralFeatures, latent_sample
+from mrsbench.core.scans import OFF, ON, Cohort, Scan
+from mrsbench.generators.contract import EarlyStopping, Generator, LatentSampling, SpectralFeatures, latent_sample
 
 
 def _net(d_in, hidden, latent):
@@ -188,7 +188,7 @@ class VAEGenerator(Generator):
     def load(cls, path) -> "VAEGenerator":
         import torch
 
-        from mrsbench.axis import SpectralAxis
+        from mrsbench.core.axis import SpectralAxis
         p = Path(path)
         cfg = json.loads((p / "config.json").read_text())
         g = cls(cfg["latent_dim"], tuple(cfg["hidden"]), cfg["beta"],

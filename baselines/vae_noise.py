@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mrsbench.data import OFF, ON, Cohort, Scan
-from mrsbench.generator import LatentSampling
+from mrsbench.core.scans import OFF, ON, Cohort, Scan
+from mrsbench.generators.contract import LatentSampling
 
-from .vae import VAEGenerator
+from mrsbench_baselines.vae import VAEGenerator
 
 
 class VAENoiseGenerator(VAEGenerator):

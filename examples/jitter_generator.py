@@ -3,7 +3,7 @@ examples/jitter_generator.py`` or ``mrsbench submit examples/jitter_generator.py
 import numpy as np
 
 from mrsbench import Scan
-from mrsbench.generator import Generator
+from mrsbench.generators.contract import Generator
 
 
 class Jitter(Generator):

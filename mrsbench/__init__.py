@@ -4,7 +4,7 @@ Importing the package is cheap; torch, umap and mlflow are imported lazily where
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from mrsbench.core.version import __version__  # noqa: E402
 
 import os as _os
 
@@ -18,8 +18,8 @@ if "OMP_WAIT_POLICY" not in _os.environ:
     _os.environ.setdefault("GOMP_SPINCOUNT", "1000")
     _os.environ.setdefault("KMP_BLOCKTIME", "1")
 
-from .axis import SpectralAxis  # noqa: E402
-from .data import OFF, ON, Cohort, Folds, Scan, Split  # noqa: E402
-from .errors import InputError, MRSBenchError  # noqa: E402
+from mrsbench.core.axis import SpectralAxis  # noqa: E402
+from mrsbench.core.scans import OFF, ON, Cohort, Folds, Scan, Split  # noqa: E402
+from mrsbench.core.errors import InputError, MRSBenchError  # noqa: E402
 
 __all__ = ["SpectralAxis", "Scan", "Cohort", "Split", "Folds", "ON", "OFF", "InputError", "MRSBenchError", "__version__"]

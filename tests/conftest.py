@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrsbench.axis import SpectralAxis
-from mrsbench.data import Scan
+from mrsbench.core.axis import SpectralAxis
+from mrsbench.core.scans import Scan
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="module")
 def small_split():
     """simgaba-small's seed-0 train/validation/test cohorts (generator tests)."""
-    from mrsbench.datasets import load_dataset
+    from mrsbench.data.datasets import load_dataset
     c = load_dataset("simgaba-small", progress=False)
     sp = c.split(0)
     return c.subset(sp.train), c.subset(sp.val), c.subset(sp.test)

@@ -5,12 +5,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mrsbench import protocol
-from mrsbench.data import OFF, ON, Scan
-from mrsbench.harness import run
+from mrsbench.harness import protocol
+from mrsbench.core.scans import OFF, ON, Scan
+from mrsbench.harness.evaluator import run
 from mrsbench.processing import Processed
-from mrsbench.curve import ALIGN_MAX_HZ, fit_failed, processing_failed
-from baselines.bootstrap import BootstrapGenerator
+from mrsbench.harness.subset_curve import ALIGN_MAX_HZ, fit_failed, processing_failed
+from mrsbench_baselines.bootstrap import BootstrapGenerator
 
 
 class NoiseGenerator(BootstrapGenerator):
@@ -97,7 +97,7 @@ def test_failures_are_counted_and_left_out(ref_runs):
 
 
 def _processed(f_hz=0.0, phi=0.0, bad=False):
-    from mrsbench.axis import SpectralAxis
+    from mrsbench.core.axis import SpectralAxis
     ax = SpectralAxis()
     on = np.ones(ax.n_points, complex)
     if bad:

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mrsbench.axis import SpectralAxis
-from mrsbench.errors import InputError
+from mrsbench.core.axis import SpectralAxis
+from mrsbench.core.errors import InputError
 
 
 def test_ppm_of_known_offset():

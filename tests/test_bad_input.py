@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrsbench.axis import SpectralAxis
+from mrsbench.core.axis import SpectralAxis
 from mrsbench.cli import main
 from conftest import make_scan
 
@@ -63,7 +63,7 @@ def test_output_paths_that_are_files(capsys, tmp_path, a_file, where):
 
 def test_quantify_out_checked_before_reading(capsys, tmp_path, a_file):
     f = tmp_path / "scan.nii.gz"
-    from mrsbench.io import write_nifti_mrs
+    from mrsbench.data.nifti_mrs import write_nifti_mrs
     write_nifti_mrs(make_scan(n_per_cond=4), f)
     _fails(capsys, ["quantify", str(f), "--out", str(tmp_path)], "--out", "is a folder")
     _fails(capsys, ["quantify", str(f), "--out", str(a_file / "t.csv")], "--out")
@@ -115,7 +115,7 @@ def test_example_plugin_registers_itself(capsys):
 # --- real data: never changed silently -----------------------------------------------------------------------
 
 def _write(scan, path):
-    from mrsbench.io import write_nifti_mrs
+    from mrsbench.data.nifti_mrs import write_nifti_mrs
     return write_nifti_mrs(scan, path)
 
 
@@ -133,7 +133,7 @@ def test_one_file_dataset_says_too_few_subjects(capsys, tmp_path):
 
 def test_all_zero_imaginary_part_is_refused(capsys, tmp_path):
     s = make_scan(n_per_cond=4, axis=SpectralAxis(centre_ppm=4.65))   # written as is (no re-referencing)
-    from mrsbench.data import Scan
+    from mrsbench.core.scans import Scan
     real = Scan(s.fids.real + 0j, s.edit, s.axis, subject="r")
     f = _write(real, tmp_path / "real.nii.gz")
     _fails(capsys, ["datasets", str(f), "--quiet"], str(f), "imaginary part is zero")
@@ -152,7 +152,7 @@ def test_edit_order_from_the_signal_at_any_field_width_and_length(basis, tmp_pat
     """Interleaved on DIM_DYN without DIM_EDIT: the ON/OFF order is told from NAA (relative to Cr) at 2.89 and 3 T,
     2048 and 4096 points, 2, 4 and 5 kHz, with a residual water line 30x the NAA peak and a 10 Hz offset."""
     from test_readers import _nifti, _scan
-    from mrsbench.readers import read_path
+    from mrsbench.data.readers import read_path
     ax = SpectralAxis(sw, f0, n, 4.65)
     s = _scan(basis, ax, "s", seed=3)
     t = ax.time
@@ -175,8 +175,8 @@ def test_only_off_grid_scans_are_resampled(basis, tmp_path, capsys):
     """Five files on one native grid and one off it: the five are read as they are (bit for bit), only the sixth is
     resampled, and `mrsbench datasets` says which."""
     from test_readers import _scan
-    from mrsbench.harmonise import harmonise_scans
-    from mrsbench.io import read_nifti_mrs, write_nifti_mrs
+    from mrsbench.core.grid import harmonise_scans
+    from mrsbench.data.nifti_mrs import read_nifti_mrs, write_nifti_mrs
     native, other = SpectralAxis(2000.0, 123.25, 2048, 4.65), SpectralAxis(4000.0, 127.7, 4096, 4.65)
     for i in range(6):
         write_nifti_mrs(_scan(basis, other if i == 5 else native, f"s{i}", seed=i), tmp_path / "d" / f"s{i}.nii.gz")
@@ -191,7 +191,7 @@ def test_only_off_grid_scans_are_resampled(basis, tmp_path, capsys):
 
 
 def test_repetition_time_is_read_and_written(tmp_path):
-    from mrsbench.io import read_nifti_mrs, write_nifti_mrs
+    from mrsbench.data.nifti_mrs import read_nifti_mrs, write_nifti_mrs
     f = write_nifti_mrs(make_scan(n_per_cond=4), tmp_path / "tr.nii.gz", repetition_time_s=2.0)
     assert read_nifti_mrs(f).meta["repetition_time_s"] == 2.0
     assert oct(os.stat(f).st_mode & 0o777) == oct(0o666 & ~_umask())   # not 0600
@@ -214,7 +214,7 @@ def test_boards_never_rank_what_validate_rejects(tmp_path, capsys):
     board.mkdir(parents=True)
     for f in COMMITTED.glob("*-seed*.json"):
         shutil.copy(f, board / f.name)
-    from mrsbench.outputs import results_checksum
+    from mrsbench.harness.outputs import results_checksum
     # an edited checksum-mismatching file, and an edited metric with its checksum recomputed
     a = json.loads((board / "pca-seed0.json").read_text())
     a["metrics"]["embedding.mmd2"] = 0.0
@@ -249,8 +249,8 @@ def test_boards_never_rank_what_validate_rejects(tmp_path, capsys):
 
 
 def test_board_folder_as_root(tmp_path):
-    from mrsbench.errors import InputError
-    from mrsbench.submission import board_folder
+    from mrsbench.core.errors import InputError
+    from mrsbench.boards.submit import board_folder
     assert board_folder(tmp_path, "simgaba-small", "quick") == tmp_path / "simgaba-small" / "quick"
     assert board_folder(COMMITTED, "simgaba-small", "quick") == COMMITTED
     with pytest.raises(InputError, match="is the board of simgaba-small/quick"):
@@ -275,7 +275,7 @@ def test_compare_round_off_is_no_win_and_sides_are_named(tmp_path, capsys):
 
 def test_quantify_json(tmp_path, capsys, basis):
     from test_readers import _scan
-    from mrsbench.io import write_nifti_mrs
+    from mrsbench.data.nifti_mrs import write_nifti_mrs
     f = write_nifti_mrs(_scan(basis, SpectralAxis(centre_ppm=4.65), "q", seed=1), tmp_path / "q.nii.gz")
     assert main(["quantify", str(f), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -307,7 +307,7 @@ def _dead_pid() -> int:
 
 
 def test_leftovers_of_a_killed_process_are_reaped(tmp_path):
-    from mrsbench._files import owner_tag, reap_stale
+    from mrsbench.core.files import owner_tag, reap_stale
     host = owner_tag().split("~")[0]
     dead = tmp_path / f".tmp-{host}~{_dead_pid()}-20261207-run-abc"
     dead.mkdir()
@@ -322,8 +322,8 @@ def test_leftovers_of_a_killed_process_are_reaped(tmp_path):
 
 def test_orphaned_mlflow_run_is_marked_killed(tmp_path):
     from mlflow import MlflowClient
-    from mrsbench._files import owner_tag
-    from mrsbench.tracking import close_orphaned_runs
+    from mrsbench.core.files import owner_tag
+    from mrsbench.harness.tracking import close_orphaned_runs
     c = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = c.create_experiment("e", artifact_location=(tmp_path / "art").as_uri())
     host = owner_tag().split("~")[0]

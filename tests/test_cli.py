@@ -21,7 +21,7 @@ def test_help_lists_subcommands_and_is_fast():
 
 
 def test_help_does_not_import_heavy_modules():
-    code = ("import sys; from mrsbench.cli_parser import build_parser; build_parser().format_help(); "
+    code = ("import sys; from mrsbench.cli.parser import build_parser; build_parser().format_help(); "
             "print(','.join(m for m in ('torch','umap','mlflow','matplotlib','sklearn','pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
@@ -63,8 +63,8 @@ def test_qc_json_keys(tmp_path, capsys):
     import json
     from dataclasses import replace
 
-    from mrsbench.cohort import CohortConfig, simulate_cohort
-    from mrsbench.datasets import write_dataset
+    from mrsbench.data.simulate import CohortConfig, simulate_cohort
+    from mrsbench.data.datasets import write_dataset
     cohort, extras = simulate_cohort(replace(CohortConfig(), n_sites=1, subjects_per_site=2, n_pairs=16))
     write_dataset(cohort, extras, tmp_path)
     assert main(["qc", str(tmp_path / "sub-001.nii.gz"), "--json"]) == 0
@@ -85,7 +85,7 @@ def test_every_subcommand_and_argument_has_help():
     help lists the subcommands by group."""
     import argparse
 
-    from mrsbench.cli_parser import GROUPS, build_parser
+    from mrsbench.cli.parser import GROUPS, build_parser
     p = build_parser()
     sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
     listed = {c for _, cmds in GROUPS for c in cmds}
@@ -105,7 +105,7 @@ def test_every_subcommand_and_argument_has_help():
 
 
 def test_list_shows_generators_presets_and_datasets(capsys):
-    from mrsbench.harness import PRESETS
+    from mrsbench.harness.evaluator import PRESETS
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     for section in ("generators:", "presets", "datasets:"):
@@ -120,7 +120,7 @@ def test_every_command_has_quiet_and_table_commands_speak_json(capsys):
     import argparse
     import json
 
-    from mrsbench.cli_parser import JSON_COMMANDS, build_parser
+    from mrsbench.cli.parser import JSON_COMMANDS, build_parser
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     for name, sp in sub.choices.items():
         assert "--quiet" in sp._option_string_actions, name
@@ -134,7 +134,7 @@ def test_every_command_has_quiet_and_table_commands_speak_json(capsys):
 
 COMPLETE = """
 import sys, argcomplete
-from mrsbench.cli_parser import build_parser
+from mrsbench.cli.parser import build_parser
 argcomplete.autocomplete(build_parser(), output_stream=sys.stdout, exit_method=sys.exit)
 """
 

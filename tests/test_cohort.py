@@ -4,8 +4,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mrsbench.cohort import CohortConfig, simulate_cohort
-from mrsbench.datasets import content_hash, load_dataset, write_dataset
+from mrsbench.data.simulate import CohortConfig, simulate_cohort
+from mrsbench.data.datasets import content_hash, load_dataset, write_dataset
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_gaba_plus_cr_and_mm_share(small):
     from mrsbench.physics.basis import load_basis
     b = load_basis()
     d = ax.to_spectrum(b.fids(ax, "diff", ["GABA", "MM3co"], lw_hz=6.0)).real[:, ax.window(2.85, 3.17)].sum(1)
-    from mrsbench.cohort import T2_S
+    from mrsbench.data.simulate import T2_S
     for _, r in gt.iterrows():
         share = r.MM3co * d[1] / (r.MM3co * d[1] + r.GABA * np.exp(-0.068 / T2_S["GABA"]) * d[0])
         assert 0.35 <= share <= 0.55  # 41-49% configured (T2 jitter moves it slightly)
@@ -155,7 +155,7 @@ def test_determinism_and_seed():
 def test_simulate_files_load_back(tmp_path):
     from nifti_mrs.nifti_mrs import NIFTI_MRS
     import pandas as pd
-    from mrsbench.readers import read_folder
+    from mrsbench.data.readers import read_folder
     cfg = replace(CohortConfig(), n_sites=1, subjects_per_site=2, n_pairs=4)
     cohort, extras = simulate_cohort(cfg)
     write_dataset(cohort, extras, tmp_path)
@@ -199,8 +199,8 @@ def test_nifti_peaks_at_true_ppm_in_the_4_65_convention(tmp_path):
     """A file mrsbench writes, read as FSL-MRS/spec2nii users read it (nifti_mrs data, receiver assumed
     at 4.65 ppm, axis built here independently): NAA and Cr sit at their true ppm."""
     from nifti_mrs.nifti_mrs import NIFTI_MRS
-    from mrsbench.io import write_nifti_mrs
-    from mrsbench.data import Scan
+    from mrsbench.data.nifti_mrs import write_nifti_mrs
+    from mrsbench.core.scans import Scan
     cfg = replace(CohortConfig(), n_sites=1, subjects_per_site=1, n_pairs=16)
     cohort, extras = simulate_cohort(cfg)
     clean = extras["clean"][0]  # noise-free ON, OFF of the subject (no frequency offset or drift)
@@ -225,9 +225,9 @@ def test_cohort_from_an_exported_basis_recovers_its_truth(tmp_path):
     from dataclasses import replace
 
     from mrsbench.cli import main
-    from mrsbench.cohort import CohortConfig, simulate_cohort
+    from mrsbench.data.simulate import CohortConfig, simulate_cohort
     from mrsbench.fitting.validation import processed_spectra, recovery
-    from mrsbench.errors import InputError
+    from mrsbench.core.errors import InputError
     from mrsbench.physics.external_basis import basis_hash
     assert main(["basis", "--out", str(tmp_path / "b")]) == 0
     lcm = tmp_path / "lcm"
@@ -255,7 +255,7 @@ def test_cached_cohort_is_memory_mapped_with_the_same_bytes(tmp_path, small):
     members fall back, and the mapped scans can be written to (copy-on-write: the file stays as it was)."""
     import zipfile
 
-    from mrsbench.datasets import _stored_npz_array
+    from mrsbench.data.datasets import _stored_npz_array
     cohort, _ = small
     x = np.stack([s.fids for s in cohort.scans[:3]])
     f = np.asfortranarray(np.arange(12.0).reshape(3, 4))
@@ -271,7 +271,7 @@ def test_cached_cohort_is_memory_mapped_with_the_same_bytes(tmp_path, small):
     assert np.array_equal(np.load(tmp_path / "a.npz")["fids"], x)
     with zipfile.ZipFile(tmp_path / "a.npz") as zf:
         assert zf.testzip() is None
-    from mrsbench.datasets import config_key, dataset_config
+    from mrsbench.data.datasets import config_key, dataset_config
     from mrsbench.physics.basis import cache_dir
     cfg = dataset_config("simgaba-small")
     again = load_dataset("simgaba-small", progress=False)   # from the mapped cache

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from mrsbench.axis import SpectralAxis
-from mrsbench.data import Cohort, Scan
-from mrsbench.errors import InputError
+from mrsbench.core.axis import SpectralAxis
+from mrsbench.core.scans import Cohort, Scan
+from mrsbench.core.errors import InputError
 
 from conftest import make_scan
 

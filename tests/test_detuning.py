@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mrsbench.axis import SpectralAxis
+from mrsbench.core.axis import SpectralAxis
 from mrsbench.physics.detuning import EDIT_GRID_HZ, EDITED, grid_weights
 
 AX = SpectralAxis()
@@ -27,7 +27,7 @@ def test_grid_weights_interpolate_linearly():
 
 @pytest.fixture(scope="module")
 def small():
-    from mrsbench.datasets import load_dataset
+    from mrsbench.data.datasets import load_dataset
     return load_dataset("simgaba-small", with_extras=True, progress=False)
 
 
@@ -138,7 +138,7 @@ def test_diff_gaba_on_drifting_scans_recovered_with_each_scans_editing():
     editing (offsets from processing) and OFF's phase (harness 1.9) and with the nominal basis and DIFF's own
     phase estimate (1.8). Measured: GABA r 0.979 vs 0.781 (see the user guide for 48-subject
     cohorts)."""
-    from mrsbench.cohort import simulate_cohort
+    from mrsbench.data.simulate import simulate_cohort
     from mrsbench.fitting.quantify import Quantifier, lcm_ratios
     from mrsbench.fitting.validation import VALIDATION, processed_spectra, true_ratios
     cfg = replace(VALIDATION, name="drifting", n_sites=3, subjects_per_site=4, seed=99_001,

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mrsbench.axis import SpectralAxis
+from mrsbench.core.axis import SpectralAxis
 from mrsbench.fitting.gannet import fit_cr, fit_gaba, fit_gabaglx, gannet_fits, line_broaden
 from mrsbench.fitting.lcm import LCMConfig, LCMFitter
 from mrsbench.fitting.quantify import OFF_METABOLITES
@@ -199,8 +199,8 @@ def test_quantify_cli_table(tmp_path, capsys):
     import pandas as pd
 
     from mrsbench.cli import main
-    from mrsbench.cohort import CohortConfig, simulate_cohort
-    from mrsbench.datasets import write_dataset
+    from mrsbench.data.simulate import CohortConfig, simulate_cohort
+    from mrsbench.data.datasets import write_dataset
     cohort, extras = simulate_cohort(replace(CohortConfig(), n_sites=1, subjects_per_site=1, n_pairs=64))
     write_dataset(cohort, extras, tmp_path)
     out = tmp_path / "table.csv"
@@ -225,7 +225,7 @@ def test_quantify_cli_table(tmp_path, capsys):
 
 
 def test_recovery_simgaba_small():
-    from mrsbench.datasets import load_dataset
+    from mrsbench.data.datasets import load_dataset
     from mrsbench.fitting.validation import recovery
     rep = recovery(load_dataset("simgaba-small", progress=False))
     for k, v in rep.items():
@@ -240,7 +240,7 @@ def test_noise_free_validation_spectra_recover_the_signal_truth():
     """The validation cohort's noise-free ON/OFF (no drift, water, phase or noise): the LCM must give back
     the simulated signal ratios almost exactly, while the concentration ratios stay out of reach by the
     between-subject T2 jitter alone, which is why recovery is judged against the signal truth."""
-    from mrsbench.cohort import simulate_cohort
+    from mrsbench.data.simulate import simulate_cohort
     from mrsbench.fitting.quantify import Quantifier, lcm_ratios
     from mrsbench.fitting.validation import VALIDATION, true_ratios
     cohort, extras = simulate_cohort(VALIDATION)
@@ -300,7 +300,7 @@ def test_lcm_converges_on_a_cohort_it_was_not_tuned_on():
     as its own line-shape group (harness <= 1.9) 37-42 of 48 fresh-seed fits reached the best minimum (side
     minima of the water's tail, up to 2% in cost); with the water removed before the fit (HSVD) all did."""
     from dataclasses import replace
-    from mrsbench.cohort import simulate_cohort
+    from mrsbench.data.simulate import simulate_cohort
     from mrsbench.fitting.validation import VALIDATION, processed_spectra
     cohort = simulate_cohort(replace(VALIDATION, seed=20261127, subjects_per_site=6))[0]
     frac, res = _restarts_check(cohort.axis, processed_spectra(cohort)[0])
@@ -422,7 +422,7 @@ def test_external_spectrum_quantified_stably(shared_dir):
     +-2 Hz jitter and noise at an averaged NAA SNR of ~200: three noise realisations give tNAA/tCr
     within 3% of each other (was 1.55-1.97, a 21% spread, when OFF fits stopped early), and so do tCho/tCr
     and Glx/tCr (their CRLBs at this SNR are a few percent; measured 1.0%, 2.6%, 1.2%). All fits converge."""
-    from mrsbench.data import Scan
+    from mrsbench.core.scans import Scan
     from mrsbench.fitting.quantify import Quantifier, lcm_ratios
     from mrsbench.processing import process
     d = shared_dir / "data" / "edited_mrs_challenge_sample"
@@ -480,7 +480,7 @@ def test_diff_misalignment_model_recovers_a_known_on_off_misalignment():
     DIFF fit's two extra coefficients move by the applied phase (rad) and frequency (Hz), and GABA+ stays where
     it was on the aligned DIFF (measured: within 1%), while the plain fit's GABA+ moves (by 25-30%: Cr's residue
     sits under it at 3.0 ppm)."""
-    from mrsbench.datasets import load_dataset
+    from mrsbench.data.datasets import load_dataset
     from mrsbench.fitting.quantify import Quantifier, lcm_ratios
     from mrsbench.processing import process
     c = load_dataset("simgaba-small", progress=False)

@@ -6,8 +6,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from mrsbench import registry
-from mrsbench.generator import GeneratorError, LatentSampling, check_generator_class, validate_samples
+from mrsbench.generators import registry
+from mrsbench.generators.contract import GeneratorError, LatentSampling, check_generator_class, validate_samples
 
 FAST = {"vae": {"epochs": 6, "hidden": (128,), "latent_dim": 8}, "pca": {"n_components": 8}, "physics": {}}
 
@@ -91,8 +91,8 @@ def test_latent_sampling_strategies():
 
 PLUGIN = textwrap.dedent('''
     import numpy as np
-    from mrsbench.generator import Generator
-    from mrsbench.data import Scan
+    from mrsbench.generators.contract import Generator
+    from mrsbench.core.scans import Scan
 
     class Noise(Generator):
         """white noise"""
@@ -152,7 +152,7 @@ def test_broken_plugin_fails_only_when_requested(tmp_path):
 
 
 def test_bad_samples_named_in_error(small_split):
-    from mrsbench.data import Scan
+    from mrsbench.core.scans import Scan
     ax = small_split[0].axis
     bad = Scan(np.ones((4, 2048), complex), np.array([1, 0, 1, 0]), ax)
     with pytest.raises(GeneratorError, match="'mygen'.*3 ON"):
@@ -187,7 +187,7 @@ def test_physics_prepare_batches_the_fits_and_matches_sampling_alone(small_split
     stored after sampling."""
     import numpy as np
 
-    from baselines.physics import PhysicsGenerator
+    from mrsbench_baselines.physics import PhysicsGenerator
     train, _, test = small_split
     g = PhysicsGenerator().fit(train)
     rng = np.random.default_rng(5)
@@ -217,8 +217,8 @@ def test_spectral_features_equal_their_whole_array_definition(ppm_range, monkeyp
     of the features, PCA's among them, rounds differently with the other) are those of the definition on the
     whole array: scale = median over transients of max |spectrum| in the band, noise sd = 1.4826 x median of
     the per-transient MAD outside it, features = [Re, Im] of spectrum / scale, inverse = ifft(ifftshift(...))."""
-    from mrsbench import generator
-    from mrsbench.axis import SpectralAxis
+    from mrsbench.generators import contract as generator
+    from mrsbench.core.axis import SpectralAxis
     monkeypatch.setattr(generator, "_BLOCK", 16)
     ax = SpectralAxis()
     rng = np.random.default_rng(0)

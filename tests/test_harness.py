@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from mrsbench.data import Scan
-from mrsbench.generator import Generator
-from mrsbench.harness import HARNESS_VERSION, SCHEMA, run
+from mrsbench.core.scans import Scan
+from mrsbench.generators.contract import Generator
+from mrsbench.harness.evaluator import HARNESS_VERSION, SCHEMA, run
 
 FAMILIES = ("reconstruction.", "embedding.", "application.", "quantification.")
 
@@ -141,7 +141,7 @@ def test_harness_fails_bad_generators(runs, tmp_path):
 
 
 def test_results_written_atomically_and_never_touch_earlier_runs(runs, tmp_path, monkeypatch):
-    import mrsbench.outputs as h
+    import mrsbench.harness.outputs as h
     out, res = runs
     before = {p: p.read_bytes() for p in out.rglob("results.json")}
 
@@ -163,8 +163,8 @@ def test_cli_run_unknown_model(capsys):
 
 def _columns_equal_metrics(doc):
     """The board's columns recomputed from the per-subject statistics with every weight 1 are the metrics."""
-    from mrsbench.leaderboard import columns_for
-    from mrsbench.subject_stats import doc_columns, load_stats
+    from mrsbench.boards.leaderboard import columns_for
+    from mrsbench.harness.statistics import doc_columns, load_stats
     st = load_stats(doc)
     S = len(doc["per_subject"]["subject"])
     cols = doc_columns(doc, st, np.ones((1, S)))
@@ -223,8 +223,9 @@ class FoldSpy(Generator):
 
 
 def test_kfold_run_tests_every_subject_with_a_generator_that_never_saw_it(tmp_path, monkeypatch):
-    from mrsbench import protocol, registry
-    from mrsbench.datasets import load_dataset
+    from mrsbench.harness import protocol
+    from mrsbench.generators import registry
+    from mrsbench.data.datasets import load_dataset
     pr = protocol.Preset("tinyfold", n_values=(20,), n_subsets=1, embedding_samples=120, umap_epochs=50, folds=3,
                          seeds=(0,))
     monkeypatch.setitem(protocol.PRESETS, "tinyfold", pr)
@@ -248,7 +249,7 @@ def test_compare_reports_paired_tests_of_the_headline_metrics(runs):
     metrics) per headline column; with 2 test subjects nothing can be significant (smallest exact p = 0.25)."""
     import json as _json
 
-    from mrsbench.compare import compare
+    from mrsbench.boards.compare import compare
     _, res = runs
     out = _json.loads(compare(res["vae"][1] / "results.json", res["pca"][1] / "results.json", as_json=True))
     tested = {m["metric"]: m["test"] for m in out[0]["metrics"] if m.get("test")}
@@ -273,9 +274,9 @@ def test_shared_work_hands_its_processed_subsets_to_later_processes(tmp_path, mo
     same conditioning subsets (the physics baseline's prepare) processes none of them again, and gets exactly
     what process() gives."""
     import numpy as np
-    from mrsbench import shared
+    from mrsbench.harness import cell_work as shared
     from mrsbench.processing import pipeline
-    from mrsbench.protocol import PRESETS
+    from mrsbench.harness.protocol import PRESETS
     monkeypatch.setenv("MRSBENCH_SHARED_DIR", str(tmp_path))
     pr = PRESETS["tiny"]
     cd = shared.cell_data("simgaba-small", pr, 0, progress=False)

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from mrsbench.axis import SpectralAxis
-from mrsbench.errors import InputError
-from mrsbench.io import read_nifti_mrs, write_nifti_mrs
-from mrsbench.readers import read_folder
+from mrsbench.core.axis import SpectralAxis
+from mrsbench.core.errors import InputError
+from mrsbench.data.nifti_mrs import read_nifti_mrs, write_nifti_mrs
+from mrsbench.data.readers import read_folder
 
 from conftest import make_scan
 

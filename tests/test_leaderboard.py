@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from mrsbench.cli import main
-from mrsbench.harness import HARNESS_VERSION, SCHEMA, results_checksum
-from mrsbench.compare import compare
-from mrsbench.leaderboard import build, render, validate_results
+from mrsbench.harness.evaluator import HARNESS_VERSION, SCHEMA, results_checksum
+from mrsbench.boards.compare import compare
+from mrsbench.boards.leaderboard import build, render, validate_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def fixture_dir(tmp_path):
 
 
 def test_ranks_directions_and_incompatible(fixture_dir):
-    from mrsbench.leaderboard import load_results
+    from mrsbench.boards.leaderboard import load_results
     lb = build(load_results([fixture_dir]))
     models = [r["model"] for r in lb["rows"]]
     assert models == ["good", "bad"]  # 'other' has another dataset hash: listed, not ranked
@@ -121,7 +121,7 @@ def test_submit_example_end_to_end(tmp_path, capsys):
 
 def test_submit_reports_missing_methods(tmp_path, capsys):
     bad = tmp_path / "bad_gen.py"
-    bad.write_text("from mrsbench.generator import Generator\nclass Half(Generator):\n    def fit(self, t, seed=0, val=None):\n        return self\n")
+    bad.write_text("from mrsbench.generators.contract import Generator\nclass Half(Generator):\n    def fit(self, t, seed=0, val=None):\n        return self\n")
     assert main(["submit", str(bad), "--preset", "tiny", "--root", str(tmp_path)]) == 2
     assert "sample() is not implemented" in capsys.readouterr().err
 
@@ -135,7 +135,7 @@ def _chromium():
 
 @pytest.mark.skipif(_chromium() is None, reason="no headless Chromium (CI installs it)")
 def test_html_page_sorts_in_headless_browser(fixture_dir, tmp_path):
-    from mrsbench.leaderboard import write_leaderboard
+    from mrsbench.boards.leaderboard import write_leaderboard
     d = tmp_path / "board"
     d.mkdir()
     for f in fixture_dir.glob("*-h1.json"):
@@ -180,7 +180,7 @@ def test_committed_leaderboards_validate():
         # regenerate the dataset to check its hash for the small one (the 144-subject simgaba is
         # checked by `mrsbench validate` when a maintainer runs it; too heavy for every CI run)
         assert validate_results(doc, str(f), check_dataset=doc["dataset"] == "simgaba-small") == [], f
-    from mrsbench.leaderboard import load_results
+    from mrsbench.boards.leaderboard import load_results
     lb = build(load_results([ROOT / "leaderboards" / "simgaba-small" / "quick"]))
     assert {r["model"] for r in lb["rows"]} >= {"vae", "pca", "physics"}
     assert all(len(r["seeds"]) == 3 for r in lb["rows"])

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mrsbench.axis import SpectralAxis
-from mrsbench.errors import InputError
+from mrsbench.core.axis import SpectralAxis
+from mrsbench.core.errors import InputError
 from mrsbench.metrics import quality as q
 
 AX = SpectralAxis(sw_hz=2000.0, n_points=16384)  # fine grid for width checks

@@ -4,8 +4,8 @@ like the real transients' (learned, not added by hand in the band)."""
 import numpy as np
 import pytest
 
-from mrsbench import registry
-from mrsbench.generator import validate_samples
+from mrsbench.generators import registry
+from mrsbench.generators.contract import validate_samples
 
 FAST = {"flow": {"steps_train": 60, "hidden": 128, "depth": 2, "cond_dim": 16, "eval_every": 30},
         "vae-noise": {"epochs": 4, "hidden": (128,), "latent_dim": 8}}

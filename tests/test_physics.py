@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from mrsbench.axis import SpectralAxis
+from mrsbench.core.axis import SpectralAxis
 from mrsbench.physics import spins as sp
 from mrsbench.physics.basis import basis_key, load_basis, simulate_basis
 from mrsbench.physics.megapress import MegaPressConfig, inversion_profile, simulate_system
@@ -181,7 +181,7 @@ def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
 
 def _read_like_fsl_mrs(path):
     """A basis file read the way FSL-MRS reads it (fsl_io.py: conjugate back; receiver at 4.65 ppm for
-    1H whatever the file says): (ppm axis ascending, spectrum), written independently of mrsbench.axis."""
+    1H whatever the file says): (ppm axis ascending, spectrum), written independently of mrsbench.core.axis."""
     b = json.loads(path.read_text())["basis"]
     fid = (np.array(b["basis_re"]) + 1j * np.array(b["basis_im"])).conj()
     n, bw = len(fid), 1.0 / b["basis_dwell"]
@@ -274,7 +274,7 @@ def test_lcmodel_basis_read_back_as_fsl_mrs_reads_it(tmp_path, basis):
 
 
 def test_basis_rejects_other_field(basis):
-    from mrsbench.errors import InputError
+    from mrsbench.core.errors import InputError
     with pytest.raises(InputError, match="MHz"):
         basis.fids(SpectralAxis(f0_mhz=297.2), "on", ["Cr"])
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info
 
-from mrsbench import pool
+from mrsbench.core import parallel as pool
 
 
 def _blas_threads():
@@ -40,7 +40,7 @@ def test_pool_keeps_order_and_limits_library_threads_while_it_runs():
 
 
 def test_fft_with_one_worker_equals_all_workers():
-    from mrsbench.axis import SpectralAxis
+    from mrsbench.core.axis import SpectralAxis
     ax = SpectralAxis()
     x = np.random.default_rng(0).standard_normal((16, ax.n_points)) + 0j
     a = ax.to_spectrum(x)
@@ -71,7 +71,7 @@ def test_umap_numba_functions_are_cached_on_disk():
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
 
-    from mrsbench._jit import import_umap
+    from mrsbench.metrics.umap_cache import import_umap
     import_umap()
     import umap.umap_ as U
     for f in (U.smooth_knn_dist, U.compute_membership_strengths, U.fuzzy_simplicial_set):
@@ -134,8 +134,8 @@ def test_worker_processes_keep_order_and_give_the_results_of_threads(monkeypatch
 
 def test_an_error_in_a_worker_process_reaches_the_caller_as_itself(monkeypatch, workers):
     """A scan that cannot be processed raises the same one-line InputError from a worker process as in-process."""
-    from mrsbench.data import Scan
-    from mrsbench.errors import InputError
+    from mrsbench.core.scans import Scan
+    from mrsbench.core.errors import InputError
     from mrsbench.processing import process_many
     from conftest import make_scan
     good = make_scan(n_per_cond=4)
@@ -228,7 +228,7 @@ def test_worker_processes_exit_when_their_parent_is_killed(tmp_path):
     import sys
     import time
     code = ("import os, sys, time\n"
-            "from mrsbench import pool\n"
+            "from mrsbench.core import parallel as pool\n"
             "pool._MIN_ITEMS_TO_START = 0\n"
             "pids = []\n"
             "pool.ordered_pool_map(lambda k: (os.getpid, (), None), lambda k, r, _: pids.append(r), 4, threads=2, "
@@ -253,8 +253,8 @@ def test_jackknife_pseudo_values_on_worker_processes_equal_their_definition(work
     processes with 20 subjects): each pseudo-value is S theta - (S - 1) theta_(-i), with theta_(-i) recomputed
     here one after the other without subject i's rows; equal bit for bit."""
     from functools import partial
-    from mrsbench.families.embedding import _pseudo_values, _two_sample_stats
-    from mrsbench.pool import single_threaded_libraries
+    from mrsbench.harness.families.embedding import _pseudo_values, _two_sample_stats
+    from mrsbench.core.parallel import single_threaded_libraries
     rng = np.random.default_rng(0)
     S = 20
     subj = np.repeat(np.arange(S), 10)

@@ -3,10 +3,10 @@ weighting of motion-corrupted transients, and bad-input fallbacks."""
 import numpy as np
 import pytest
 
-from mrsbench.axis import SpectralAxis
-from mrsbench.data import Scan
-from mrsbench.datasets import load_dataset
-from mrsbench.errors import InputError
+from mrsbench.core.axis import SpectralAxis
+from mrsbench.core.scans import Scan
+from mrsbench.data.datasets import load_dataset
+from mrsbench.core.errors import InputError
 from mrsbench.processing import (ProcessingConfig, align_condition, align_on_to_off, apply_shift, cr_reference_shift,
                                  process, tcr_phase)
 
@@ -112,7 +112,7 @@ def _phase_vs_truth(spec, clean_fid, ax, lo, hi):
 def test_pipeline_references_cr_and_phases(small):
     from dataclasses import replace
 
-    from mrsbench.cohort import CohortConfig, simulate_cohort
+    from mrsbench.data.simulate import CohortConfig, simulate_cohort
     # eddy currents off: they add a time-dependent phase that no zero-order phase removes, so the
     # noise-free truth's zero phase is only the right answer without them
     cohort, extras = simulate_cohort(replace(CohortConfig(), n_sites=1, subjects_per_site=3, site_ec_rad=(0.0, 0.0),
@@ -280,7 +280,7 @@ def test_external_pair_processed_without_bias(shared_dir, tmp_path):
     and the processed DIFF has the ground truth's challenge linewidth (within one point) and shape score
     (within 2%, against the ground truth given the same Cr referencing shift and zero-order phase, which
     follow a convention, Cr at 3.027 ppm, rather than undo a distortion)."""
-    from mrsbench.io import read_nifti_mrs, write_nifti_mrs
+    from mrsbench.data.nifti_mrs import read_nifti_mrs, write_nifti_mrs
     from mrsbench.metrics import quality as q
     d = shared_dir / "data" / "edited_mrs_challenge_sample"
     fids = np.load(d / "ground_truth_fids.npy")[0]

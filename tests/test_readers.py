@@ -6,12 +6,12 @@ import warnings
 import numpy as np
 import pytest
 
-from mrsbench.axis import SpectralAxis
+from mrsbench.core.axis import SpectralAxis
 from mrsbench.cli import main
-from mrsbench.errors import InputError
-from mrsbench.harmonise import BENCH_AXIS, resample_fids
+from mrsbench.core.errors import InputError
+from mrsbench.core.grid import BENCH_AXIS, resample_fids
 from mrsbench.physics.basis import load_basis
-from mrsbench.readers import read_challenge_h5, read_path
+from mrsbench.data.readers import read_challenge_h5, read_path
 
 # typical grey-matter concentrations (mM; de Graaf, In Vivo NMR Spectroscopy, table 2.x)
 CONC = {"NAA": 12.0, "NAAG": 1.5, "Cr": 5.0, "PCr": 4.0, "GPC": 1.0, "PCh": 0.6, "mI": 6.0, "Glu": 9.0, "Gln": 3.0,
@@ -27,7 +27,7 @@ def basis():
 def _clean(basis, axis: SpectralAxis, seed: int):
     """Noise-free ON and OFF FIDs on ``axis`` rendered from the basis's lines (frequencies, amplitudes) and
     Gaussian MM components, every line placed at its ppm; at another field the J-coupled patterns are
-    not re-simulated (a test scan of another vendor, not physics). Independent of mrsbench.harmonise."""
+    not re-simulated (a test scan of another vendor, not physics). Independent of mrsbench.core.grid."""
     rng = np.random.default_rng(seed)
     amps = {k: v * rng.uniform(0.9, 1.1) for k, v in CONC.items()}
     t = axis.time
@@ -49,7 +49,7 @@ def _clean(basis, axis: SpectralAxis, seed: int):
 
 
 def _scan(basis, axis, subject, seed, n_pairs=24, site=""):
-    from mrsbench.data import Scan
+    from mrsbench.core.scans import Scan
     on, off = _clean(basis, axis, seed)
     rng = np.random.default_rng(seed + 100)
     t = axis.time

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrsbench import harness
+from mrsbench.harness import evaluator as harness
 from mrsbench.cli import main
-from mrsbench.datasets import FINGERPRINT_RTOL, fingerprint, fingerprint_mismatch, load_dataset
+from mrsbench.data.datasets import FINGERPRINT_RTOL, fingerprint, fingerprint_mismatch, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = (ROOT / "examples" / "jitter_generator.py").read_text()
@@ -47,8 +47,8 @@ def test_fingerprint_survives_round_off_and_catches_real_changes():
 def test_committed_results_validate_on_another_machine(monkeypatch):
     """The committed simgaba-small results validate when the regenerated data differ in the last
     bits (what the exact content hash used to reject on every other machine)."""
-    import mrsbench.datasets as ds
-    from mrsbench.leaderboard import validate_results
+    import mrsbench.data.datasets as ds
+    from mrsbench.boards.leaderboard import validate_results
 
     real = ds.load_dataset
 
@@ -106,7 +106,7 @@ def test_submit_is_all_or_nothing(tmp_path, two_seed_preset, capsys):
 
 
 def test_repeated_seed_counted_once(tmp_path):
-    from mrsbench.leaderboard import build, load_results
+    from mrsbench.boards.leaderboard import build, load_results
     from test_leaderboard import _doc
     a, b = _doc("m", 0, {"embedding.mmd2": 0.1}), _doc("m", 0, {"embedding.mmd2": 0.3})
     a["created"], b["created"] = "2026-01-01T00:00:00", "2026-02-01T00:00:00"
@@ -140,7 +140,7 @@ def test_validate_reproduce(tmp_path, capsys):
 
 
 def test_reproduce_tolerance_table():
-    from mrsbench.submission import compare_metrics
+    from mrsbench.boards.submit import compare_metrics
     rows = dict((k, ok) for k, _, _, ok in compare_metrics(
         {"application.n20.subset.snr": 2.0, "embedding.umap_kde_overlap": 0.87, "reconstruction.nmse_full": None,
          "quantification.gaba_cr.bias.subset": 0.18},
@@ -167,7 +167,7 @@ INTERRUPT = textwrap.dedent("""
     # Python's own SIGINT handler, as in a terminal: a child started from a background job of a
     # non-interactive shell inherits SIGINT ignored, and the signal would then never arrive
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from mrsbench import outputs
+    from mrsbench.harness import outputs
     from mrsbench.cli import main
     real = outputs._figures
     def figures(run_dir, *a, **k):
@@ -216,8 +216,8 @@ def test_mlflow_artifacts_under_out_and_modes(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_written_files_honour_umask(tmp_path, mask, mode):
-    from mrsbench._files import atomic_path, atomic_savez
-    from mrsbench.leaderboard import write_leaderboard
+    from mrsbench.core.files import atomic_path, atomic_savez
+    from mrsbench.boards.leaderboard import write_leaderboard
     from test_leaderboard import _doc
     (tmp_path / "r.json").write_text(json.dumps(_doc("m", 0, {"embedding.mmd2": 0.1})))
     old = os.umask(mask)
@@ -245,7 +245,7 @@ def _one_line_error(capsys, argv, *needles):
 
 
 def test_truncated_nifti(tmp_path, capsys):
-    from mrsbench.io import write_nifti_mrs
+    from mrsbench.data.nifti_mrs import write_nifti_mrs
     from conftest import make_scan
     p = write_nifti_mrs(make_scan(8), tmp_path / "s.nii.gz")
     b = p.read_bytes()

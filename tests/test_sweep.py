@@ -10,12 +10,12 @@ import textwrap
 import pytest
 
 from mrsbench.cli import main
-from mrsbench.errors import InputError
-from mrsbench.sweep import Cell, SweepSpec, existing_problem, load_sweep_file, run_sweep
+from mrsbench.core.errors import InputError
+from mrsbench.sweep.runner import Cell, SweepSpec, existing_problem, load_sweep_file, run_sweep
 
 PLUGIN = textwrap.dedent("""
     import os, signal
-    from baselines.pca import PCAGenerator
+    from mrsbench_baselines.pca import PCAGenerator
 
     class Broken(PCAGenerator):
         name = "broken"
@@ -115,8 +115,8 @@ def test_failing_cell_is_reported_and_others_complete(sequential):
 
 def test_results_file_is_what_run_writes(sequential):
     """A sweep cell's file is a valid results document, identical in every metric to `mrsbench run`."""
-    from mrsbench.harness import run
-    from mrsbench.leaderboard import validate_results
+    from mrsbench.harness.evaluator import run
+    from mrsbench.boards.leaderboard import validate_results
     root, _ = sequential
     doc = json.loads((root / "simgaba-small" / "tiny" / "pca-seed0.json").read_text())
     assert validate_results(doc) == []

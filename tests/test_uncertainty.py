@@ -3,10 +3,10 @@ and the headline columns recomputed from per-subject statistics."""
 import numpy as np
 import pytest
 
-from mrsbench.data import kfold_split
+from mrsbench.core.scans import kfold_split
 from mrsbench.metrics.effective import invert_curve, invert_curve_batch, isotonic_batch, isotonic_increasing
 from mrsbench.metrics.resampling import (bootstrap_weights, holm, percentile_interval, permutation_p, swap_patterns)
-from mrsbench.subject_stats import board_statistics, columns_from_sums, weighted_sums
+from mrsbench.harness.statistics import board_statistics, columns_from_sums, weighted_sums
 
 # --- k-fold -------------------------------------------------------------------------------------
 
@@ -37,9 +37,9 @@ def test_kfold_covers_each_subject_once_disjoint_and_stratified(n_sites, per_sit
 
 
 def test_kfold_quick_preset_on_simgaba_small_tests_every_subject():
-    from mrsbench.datasets import load_dataset
-    from mrsbench.protocol import get_preset
-    from mrsbench.shared import cell_data
+    from mrsbench.data.datasets import load_dataset
+    from mrsbench.harness.protocol import get_preset
+    from mrsbench.harness.cell_work import cell_data
     pr = get_preset("quick")
     c = load_dataset("simgaba-small", progress=False)
     cd = cell_data("simgaba-small", pr, 0, progress=False)

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from mrsbench.harness import HARNESS_VERSION, SCHEMA, results_checksum
-from mrsbench.leaderboard import build, load_results, render, validate_results
+from mrsbench.harness.evaluator import HARNESS_VERSION, SCHEMA, results_checksum
+from mrsbench.boards.leaderboard import build, load_results, render, validate_results
 
 SUBJECTS = [f"s{i:02d}" for i in range(12)]
 GRID = [5, 10, 20, 40, 80, 160]
@@ -25,7 +25,7 @@ def make_doc(model, eff, eff_gaba, precision, seed=0, noise=0.2, description="")
     """A results document whose per-subject statistics put the augmented 20-transient scan at ``eff`` effective
     transients by shape and ``eff_gaba`` by GABA+ error (per subject, with small noise), and whose precision
     pseudo-values centre on ``precision``."""
-    from mrsbench.subject_stats import doc_columns, load_stats
+    from mrsbench.harness.statistics import doc_columns, load_stats
     import zlib
     rng = np.random.default_rng([zlib.crc32(model.encode()), seed])   # stable across processes (unlike hash())
     S = len(SUBJECTS)

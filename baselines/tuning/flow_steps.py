@@ -4,7 +4,7 @@ Trains the flow on the first fold's training subjects of the quick preset (simga
 each Heun step count samples 80 ON + 80 OFF transients per validation subject conditioned on 40 of its
 transients and compares them with that subject's real transients: MMD^2 in the harness's feature space (PCA of
 training spectra, 1.8-4.2 ppm, 16 dims), and the in-band spread ratio (synthetic / real sd about the mean).
-Writes flow_steps.md next to this file. Run: python -m baselines.tuning.flow_steps
+Writes flow_steps.md next to this file. Run: python -m mrsbench_baselines.tuning.flow_steps
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import numpy as np
 def main(out: Path = Path(__file__).with_name("flow_steps.md"), seed: int = 0):
     from sklearn.decomposition import PCA
 
-    from baselines.flow import FlowGenerator
+    from mrsbench_baselines.flow import FlowGenerator
     from mrsbench.metrics.twosample import mmd2_unbiased
-    from mrsbench.protocol import get_preset
-    from mrsbench.shared import cell_data, features
+    from mrsbench.harness.protocol import get_preset
+    from mrsbench.harness.cell_work import cell_data, features
 
     pr = get_preset("quick")
     cd = cell_data("simgaba-small", pr, seed, progress=False)

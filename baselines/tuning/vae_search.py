@@ -5,7 +5,7 @@ validation subjects score; the fold's test subjects are not touched). Score: hel
 single transients over 1.8-4.2 ppm (the harness's reconstruction metric) on the validation subjects; PCA at the
 same latent size is the bar (the issue: the VAE must at least match it). A seeded random sample of the grid
 below is tried; the table is written to vae_search.md next to this file.
-Run: python -m baselines.tuning.vae_search [n_configs]
+Run: python -m mrsbench_baselines.tuning.vae_search [n_configs]
 """
 from __future__ import annotations
 
@@ -33,10 +33,10 @@ def nmse(gen, cohort, lo=1.8, hi=4.2) -> float:
 
 
 def main(n_configs: int = 12, seed: int = 0, out: Path = Path(__file__).with_name("vae_search.md")):
-    from baselines.pca import PCAGenerator
-    from baselines.vae import VAEGenerator
-    from mrsbench.protocol import get_preset
-    from mrsbench.shared import cell_data
+    from mrsbench_baselines.pca import PCAGenerator
+    from mrsbench_baselines.vae import VAEGenerator
+    from mrsbench.harness.protocol import get_preset
+    from mrsbench.harness.cell_work import cell_data
 
     cd = cell_data("simgaba-small", get_preset("quick"), seed, progress=False)
     tr, va, _ = cd.folds[0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..axis import SpectralAxis
+from mrsbench.core.axis import SpectralAxis
 
 GANNET_LB_HZ = 3.0  # Gannet default exponential line broadening (MRS_struct.p.LB = 3 Hz)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .lcm_result import LCMResult   # the data type, not the fitter (no cycle with fitting.lcm)
+    from mrsbench.fitting.lcm_result import LCMResult   # the data type, not the fitter (no cycle with fitting.lcm)
 
 
 class LCMReport:

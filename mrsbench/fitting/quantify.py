@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..axis import SpectralAxis
-from .lcm import LCMConfig, LCMFitter
-from .lcm_result import LCMResult
+from mrsbench.core.axis import SpectralAxis
+from mrsbench.fitting.lcm import LCMConfig, LCMFitter
+from mrsbench.fitting.lcm_result import LCMResult
 
 OFF_METABOLITES = ("NAA", "NAAG", "Cr", "PCr", "GPC", "PCh", "mI", "sI", "Glu", "Gln", "GSH", "GABA", "Lac",
                    "Asp", "Tau")
@@ -51,8 +51,8 @@ class Quantifier:
     water: str = "hsvd"
 
     def __post_init__(self):
-        from ..physics.basis import load_basis
-        from ..physics.megapress import MegaPressConfig
+        from mrsbench.physics.basis import load_basis
+        from mrsbench.physics.megapress import MegaPressConfig
         # a field within 0.1% of the default (127.731 MHz challenge data, 127.7 MHz GE) uses the default
         # basis: rendered at the scan's field its offsets move by < 0.1 Hz and J patterns do not change
         f0 = self.axis.f0_mhz
@@ -92,7 +92,7 @@ class Quantifier:
         """(B, L, N) DIFF basis FIDs per spectrum: the nominal DIFF basis with the metabolite columns made from
         ON at each spectrum's ON-transient frequency offsets (``on_offsets``: B pairs (offsets Hz, weights), as
         :meth:`mrsbench.processing.Processed.on_offsets_hz` gives), minus OFF."""
-        from ..physics.detuning import detuned_on_fids, grid_weights
+        from mrsbench.physics.detuning import detuned_on_fids, grid_weights
         names = self._diff_metabolites
         if self._on_grid is None:
             b = self._basis
@@ -205,8 +205,8 @@ def remove_water(fids: np.ndarray, axis: SpectralAxis) -> np.ndarray:
     """Residual-water model of each FID (B, N): the sum of its HSVD components (Barkhuijsen et al. JMR 1987)
     with frequencies in :data:`~mrsbench.processing.WATER_BAND_PPM` (4.4-5.0 ppm), (B, N) complex. A FID with
     non-finite values gets none (zeros): its fit reports it (``nonfinite`` flags) as without water removal."""
-    from ..processing import WATER_BAND_PPM
-    from ..processing.alignment import hsvd_components
+    from mrsbench.processing import WATER_BAND_PPM
+    from mrsbench.processing.alignment import hsvd_components
     return np.stack([hsvd_components(np.asarray(f, complex), axis, WATER_BAND_PPM) if np.isfinite(f).all()
                      else np.zeros(len(f), complex) for f in np.atleast_2d(fids)])
 
@@ -253,7 +253,7 @@ def quantify_table(off_spec: np.ndarray, diff_spec: np.ndarray, axis: SpectralAx
     for the DIFF fit with the scan's own editing (see :class:`Quantifier`)."""
     import pandas as pd
 
-    from .gannet import gannet_fits
+    from mrsbench.fitting.gannet import gannet_fits
 
     q = quantifier or Quantifier(axis)
     ro, rd = q.fit(off_spec[None], diff_spec[None], on_offsets=None if on_offsets is None else [on_offsets])

@@ -5,11 +5,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..cohort import CohortConfig
-from ..data import Cohort
-from ..processing import process_many
-from .gannet import gannet_fits
-from .quantify import Quantifier, lcm_ratios
+from mrsbench.data.simulate import CohortConfig
+from mrsbench.core.scans import Cohort
+from mrsbench.processing import process_many
+from mrsbench.fitting.gannet import gannet_fits
+from mrsbench.fitting.quantify import Quantifier, lcm_ratios
 
 # validation cohort: 4 sites x 12 subjects, its own seed (never the benchmark's datasets), with
 # concentrations spanning the published ranges uniformly
@@ -90,6 +90,6 @@ def recovery(cohort: Cohort, quantifier: Quantifier | None = None, spectra=None)
 
 
 def validation_cohort(n_pairs: int | None = None) -> Cohort:
-    from ..cohort import simulate_cohort
+    from mrsbench.data.simulate import simulate_cohort
     cfg = VALIDATION if n_pairs is None else replace(VALIDATION, n_pairs=n_pairs)
     return simulate_cohort(cfg)[0]

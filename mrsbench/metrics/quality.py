@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..axis import SpectralAxis
-from ..errors import InputError
+from mrsbench.core.axis import SpectralAxis
+from mrsbench.core.errors import InputError
 
 GABA_WIN = (2.8, 3.2)
 GLX_WIN = (3.6, 3.9)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_path, atomic_savez
-from ..axis import SpectralAxis
-from ..errors import InputError
-from .megapress import MegaPressConfig, simulate_molecule
+from mrsbench.core.files import atomic_path, atomic_savez
+from mrsbench.core.axis import SpectralAxis
+from mrsbench.core.errors import InputError
+from mrsbench.physics.megapress import MegaPressConfig, simulate_molecule
 
 # FSL-MRS places the 1H receiver (0 Hz) at 4.65 ppm (fsl_mrs constants.PPM_SHIFT; formats.md)
 FSL_CENTRE_PPM = 4.65

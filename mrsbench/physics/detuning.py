@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..axis import SpectralAxis
+from mrsbench.core.axis import SpectralAxis
 
 EDITED = ("NAA", "NAAG", "GABA", "Glu", "Gln", "GSH")  # spins within reach of the 1.9 ppm editing pulse
 # offsets (Hz) at which edit-ON is simulated; in between, spectra are interpolated linearly (the
@@ -24,7 +24,7 @@ def detuned_on_fids(base_cfg, axis: SpectralAxis, on: np.ndarray, names, grid_hz
     """Edit-ON FIDs (G, L, N) on ``axis`` at each offset of ``grid_hz``: ``on`` (L, N), the nominal ON FIDs of
     ``names``, with the :data:`EDITED` ones re-simulated with the editing pulse moved by -d Hz
     (``base_cfg``: the :class:`~mrsbench.physics.megapress.MegaPressConfig` of ``on``)."""
-    from .basis import load_basis
+    from mrsbench.physics.basis import load_basis
     names = list(names)
     edited = [n for n in EDITED if n in names]
     idx = [names.index(n) for n in edited]

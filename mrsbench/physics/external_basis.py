@@ -8,7 +8,7 @@ Layouts (``DIR``):
 * LCModel: two ``.BASIS`` files whose names say the condition (``*on*.BASIS``, ``*off*.BASIS``); points are
   spectra, read as FSL-MRS's readLCModelBasis does (roll by -ISHIFT, inverse FFT, conjugate), ``BADELT``,
   ``HZPPPM``; receiver at 4.65 ppm (LCModel's PPMCEN default).
-Every FID is resampled in ppm onto the cohort's axis (:mod:`mrsbench.harmonise`).
+Every FID is resampled in ppm onto the cohort's axis (:mod:`mrsbench.core.grid`).
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..axis import SpectralAxis
-from ..errors import InputError
+from mrsbench.core.axis import SpectralAxis
+from mrsbench.core.errors import InputError
 
 RECEIVER_PPM = 4.65
 
@@ -112,7 +112,7 @@ def basis_hash(path: str | Path) -> str:
 def external_bases(path: str | Path, names: list, axis: SpectralAxis) -> tuple[list, np.ndarray, np.ndarray, list]:
     """The cohort simulator's basis from a user basis: (names found, ON (L, N), OFF (L, N) on ``axis``,
     names missing). Components absent from one condition are zero there (e.g. MM3co outside ON)."""
-    from ..harmonise import resample_fids
+    from mrsbench.core.grid import resample_fids
     on, off, src = read_external_basis(path)
     found = [n for n in names if n in on or n in off]
     missing = [n for n in names if n not in found]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, asdict
 
 import numpy as np
 
-from . import spins as sp
+from mrsbench.physics import spins as sp
 
 
 @dataclass(frozen=True)

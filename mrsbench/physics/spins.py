@@ -7,7 +7,7 @@ Conventions
 * Rotations: R = exp(-i*theta*(cos(phi)*Fx + sin(phi)*Fy)) over the pulsed spins only.
   A 90 deg pulse about y turns Iz into Ix.
 * Detection: s(t) = Tr(rho(t) F+) / 2**(n-2) over 1H spins, which picks coherence order -1 and
-  gives exp(+2*pi*i*nu*t) for a spin at offset nu (the convention of :mod:`mrsbench.axis`);
+  gives exp(+2*pi*i*nu*t) for a spin at offset nu (the convention of :mod:`mrsbench.core.axis`);
   the normalisation makes each proton contribute amplitude 1 after an ideal 90 deg pulse.
 * Heteronuclear stand-in spins (shift >= 30 ppm in the spin table) take part in J coupling only:
   they are never pulsed, never detected and start with no polarisation.

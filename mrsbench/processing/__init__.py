@@ -5,13 +5,11 @@ Every step is a small pure function on arrays; :func:`process` composes them wit
 Modules: :mod:`.config` (constants with sources, ProcessingConfig, Processed), :mod:`.alignment`,
 :mod:`.averaging`, :mod:`.referencing`, :mod:`.pipeline`.
 """
-from .alignment import (align_condition, align_on_to_off, apply_shift, band_filter, hsvd_components, phasor,
-                        spectral_registration)
-from .averaging import averaging_weights, transient_distances
-from .config import (CHO_CR_SEP_PPM, CHO_PPM, CR_PPM, L1_ALIGN_PPM, WATER_BAND_PPM, Processed,
-                     ProcessingConfig)
-from .pipeline import check_transients, process, process_many, process_subset, remember, scan_key
-from .referencing import cr_reference_shift, peak_ppm, tcr_phase
+from mrsbench.processing.alignment import align_condition, align_on_to_off, apply_shift, band_filter, hsvd_components, phasor, spectral_registration
+from mrsbench.processing.averaging import averaging_weights, transient_distances
+from mrsbench.processing.config import CHO_CR_SEP_PPM, CHO_PPM, CR_PPM, L1_ALIGN_PPM, WATER_BAND_PPM, Processed, ProcessingConfig
+from mrsbench.processing.pipeline import check_transients, process, process_many, process_subset, remember, scan_key
+from mrsbench.processing.referencing import cr_reference_shift, peak_ppm, tcr_phase
 
 __all__ = ["align_condition", "align_on_to_off", "apply_shift", "band_filter", "hsvd_components", "phasor",
            "spectral_registration", "averaging_weights", "transient_distances", "CHO_CR_SEP_PPM", "CHO_PPM",

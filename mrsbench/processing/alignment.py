@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..axis import SpectralAxis
-from ..pool import fft_workers
-from .config import (CHO_PPM, EDITED_PPM, L1_ALIGN_PPM, WATER_BAND_PPM, ProcessingConfig)
+from mrsbench.core.axis import SpectralAxis
+from mrsbench.core.parallel import fft_workers
+from mrsbench.processing.config import CHO_PPM, EDITED_PPM, L1_ALIGN_PPM, WATER_BAND_PPM, ProcessingConfig
 
 
 def band_filter(fids: np.ndarray, axis: SpectralAxis, ppm: tuple[float, float]) -> np.ndarray:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..axis import SpectralAxis
+from mrsbench.core.axis import SpectralAxis
 
 
 CR_PPM = 3.027     # Cr methyl reference (FSL-MRS edited pipeline, metrics.md sec. 4)

@@ -5,12 +5,12 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..data import OFF, ON, Scan
-from ..errors import InputError
-from .config import (Processed, ProcessingConfig)
-from .alignment import align_condition, align_on_to_off, apply_shift, phasor
-from .averaging import averaging_weights, transient_distances
-from .referencing import cr_reference_shift, tcr_phase
+from mrsbench.core.scans import OFF, ON, Scan
+from mrsbench.core.errors import InputError
+from mrsbench.processing.config import Processed, ProcessingConfig
+from mrsbench.processing.alignment import align_condition, align_on_to_off, apply_shift, phasor
+from mrsbench.processing.averaging import averaging_weights, transient_distances
+from mrsbench.processing.referencing import cr_reference_shift, tcr_phase
 
 
 def check_transients(scan: Scan) -> tuple[np.ndarray, dict]:
@@ -108,12 +108,12 @@ def _trim() -> None:
 
 def process_many(scans: list, cfg: ProcessingConfig | None = None, keys: list | None = None) -> list:
     """:func:`process` of each scan, in order, on the scan pool (worker processes where available:
-    :func:`mrsbench.pool.ordered_pool_map`); the same results as one after the other. A scan processed before
+    :func:`mrsbench.core.parallel.ordered_pool_map`); the same results as one after the other. A scan processed before
     in this process (same content and configuration: :func:`remember`, or an earlier call) is not processed
     again. Returns copies (the caller may change them). ``keys``: the scans' :func:`scan_key`, where the caller
     has them. For generators that process many conditioning scans (e.g. in ``prepare``)."""
     import copy
-    from ..pool import ordered_pool_map
+    from mrsbench.core.parallel import ordered_pool_map
     keys = [scan_key(s, cfg) for s in scans] if keys is None else list(keys)
     todo = {}   # key -> index of its first scan (a scan given twice is processed once)
     for k, key in enumerate(keys):

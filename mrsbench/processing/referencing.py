@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..axis import SpectralAxis
-from .config import CHO_CR_SEP_PPM, CR_PPM
+from mrsbench.core.axis import SpectralAxis
+from mrsbench.processing.config import CHO_CR_SEP_PPM, CR_PPM
 
 def peak_ppm(spec: np.ndarray, axis: SpectralAxis, lo: float, hi: float) -> float:
     """Position (ppm) of the largest |spectrum| point in [lo, hi], refined by a parabola."""

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mrsbench.leaderboard import build, load_results
+from mrsbench.boards.leaderboard import build, load_results
 
 BOARD = Path(__file__).resolve().parents[2] / "leaderboards" / "simgaba-small" / "quick"
 

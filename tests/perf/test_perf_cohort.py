@@ -7,9 +7,9 @@ import resource
 
 import pytest
 
-from mrsbench.cohort import _bases
-from mrsbench.datasets import dataset_config
-from mrsbench.cohort import simulate_cohort
+from mrsbench.data.simulate import _bases
+from mrsbench.data.datasets import dataset_config
+from mrsbench.data.simulate import simulate_cohort
 
 
 def test_bench_simgaba_small(benchmark):

@@ -4,7 +4,7 @@ Reported as fits/s, with the iterations taken, in extra_info."""
 import numpy as np
 import pytest
 
-from mrsbench.datasets import load_dataset
+from mrsbench.data.datasets import load_dataset
 from mrsbench.fitting.quantify import Quantifier
 from mrsbench.processing import process
 

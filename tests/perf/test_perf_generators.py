@@ -4,8 +4,8 @@ extra_info)."""
 import numpy as np
 import pytest
 
-from mrsbench import registry
-from mrsbench.datasets import load_dataset
+from mrsbench.generators import registry
+from mrsbench.data.datasets import load_dataset
 
 
 @pytest.fixture(scope="module")

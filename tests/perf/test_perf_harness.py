@@ -2,7 +2,7 @@
 2 CPU cores (the wall time is also recorded in results.json)."""
 import pytest
 
-from mrsbench.harness import run
+from mrsbench.harness.evaluator import run
 
 
 @pytest.mark.heavy   # the same run is the CI main job (`mrsbench run --model vae`)
@@ -18,7 +18,7 @@ def test_bench_run_vae_quick(benchmark, tmp_path):
 def test_bench_run_pca_quick_cold_and_warm(benchmark, tmp_path, monkeypatch):
     """Issue 16 target: the quick preset stays <= 60 s for pca on 2 CPU cores; the subset-alone curve and the
     other model-independent work are computed once per dataset+seed (cold) and reused by every model (warm)."""
-    from mrsbench import shared
+    from mrsbench.harness import cell_work as shared
     monkeypatch.setenv("MRSBENCH_SHARED_DIR", str(tmp_path / "shared"))
     shared._MEMO.clear()
     cold, _ = run("pca", preset="quick", out=tmp_path / "cold", progress=False, track=False)

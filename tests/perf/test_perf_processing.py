@@ -1,6 +1,6 @@
 """Speed target (issue: processing): the whole pipeline for one subject (320 transients x 2048
 points) under 100 ms on 2 CPU cores. For scale: FSL-MRS ~1.5 s per alignment pass over 160."""
-from mrsbench.datasets import load_dataset
+from mrsbench.data.datasets import load_dataset
 from mrsbench.processing import process
 
 
@@ -13,7 +13,7 @@ def test_bench_process_one_subject(benchmark):
 def _random_subsets(n_jobs: int = 120):
     """Random n + n subsets (n = 10, 20, 40, 80, as the paper preset draws them) of simgaba-small's scans."""
     import numpy as np
-    from mrsbench.data import OFF, ON
+    from mrsbench.core.scans import OFF, ON
     cohort = load_dataset("simgaba-small", progress=False)
     rng = np.random.default_rng(0)
     subs = []
@@ -32,7 +32,7 @@ def test_bench_subsets_on_worker_processes_vs_threads(benchmark, monkeypatch):
     import time
 
     from mrsbench import processing
-    from mrsbench.pool import ordered_pool_map
+    from mrsbench.core.parallel import ordered_pool_map
     subs = _random_subsets()
 
     def run(kind):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from _perfutil import same_metrics
-from mrsbench import shared
+from mrsbench.harness import cell_work as shared
 
 
 def _fresh_shared(monkeypatch, tmp_path):
@@ -73,7 +73,7 @@ def test_bench_sweep_two_workers_vs_sequential_quick_grid(benchmark, tmp_path):
 @pytest.mark.parametrize("model", ["pca", "physics"])
 def test_bench_paper_cell(benchmark, tmp_path, monkeypatch, model):
     """Per model-seed wall time of the paper preset on simgaba: cold (shared work computed) and warm."""
-    from mrsbench.harness import run
+    from mrsbench.harness.evaluator import run
     _fresh_shared(monkeypatch, tmp_path)
     cold, _ = run(model, dataset="simgaba", preset="paper", seed=0, out=tmp_path / "cold", progress=False, track=False)
     shared._MEMO.clear()   # warm: from the disk cache, as another process (another model's cell) would
