@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from mrsbench.core.clock import start
     start(time.perf_counter())
+    from mrsbench.core.parallel import openmp_defaults
+    openmp_defaults()   # before anything imports torch
 
     import mrsbench.cli.commands as commands
     from mrsbench.cli.parser import build_parser

@@ -115,39 +115,47 @@ def _model_card(gen, timings: dict, sampled) -> dict:
 def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed: int = 0, out: str | Path = "runs",
         plugins=None, progress: bool = True, track: bool = True, generator=None,
         edit_order: str | None = None, basis: str | None = None, shared=None,
-        shared_cache: bool = True) -> tuple[dict, Path]:
+        shared_cache: bool = True, figures: dict | None = None,
+        generator_settings: dict | None = None) -> tuple[dict, Path | None]:
     """Train and score a generator. Returns (results dict, run folder). ``edit_order`` ("ON,OFF" or
     "OFF,ON"): for real data interleaving the conditions on DIM_DYN without saying which comes first.
     ``basis``: simulate the named dataset from this user basis folder (:func:`~mrsbench.data.datasets.load_dataset`).
     ``shared``: the cell's :class:`~mrsbench.harness.cell_work.SharedWork` when already computed (a sweep passes it);
-    otherwise it is read from the cache or computed (and cached unless ``shared_cache`` is False)."""
+    otherwise it is read from the cache or computed (and cached unless ``shared_cache`` is False).
+    ``out=None``: nothing is written (no files, no MLflow); the run folder returned is None and ``figures``, when a
+    dict is given, receives the figure functions (file name -> callable(results) -> matplotlib Figure).
+    ``generator_settings``: the settings ``generator`` was made with, recorded in the results."""
     from mrsbench.harness.checks import check_dataset_name, check_model, check_output_folder, check_seeds
     # every argument checked before any work (one line naming the argument)
     pr = get_preset(preset)
     seed = check_seeds([seed])[0]
-    check_output_folder(out, "--out")
+    if out is not None:
+        check_output_folder(out, "--out")
     if basis is None:
         check_dataset_name(dataset)
     if generator is None:
         check_model(model, plugins)
     timings: dict = {}
+    from mrsbench.core.parallel import openmp_defaults
+    openmp_defaults()   # before the generator or the fits import torch
     from mrsbench.core.clock import take
     t_start = take() or time.perf_counter()   # from the command line's start when run from it
     from mrsbench.core.files import reap_stale
-    reaped = reap_stale(out)   # what a killed run (SIGKILL) left in this folder
+    reaped = reap_stale(out) if out is not None else []   # what a killed run (SIGKILL) left in this folder
     if reaped:
         import sys
         print(f"mrsbench run: removed {len(reaped)} leftover(s) of a killed run in {out}: "
               + ", ".join(p.name for p in reaped[:3]), file=sys.stderr)
     run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{model}-{uuid.uuid4().hex[:6]}"
-    run_dir = Path(out) / run_id
+    run_dir = Path(out) / run_id if out is not None else None
     metrics: dict = {}
     if progress:
         from tqdm import tqdm
         _Stage.bar = tqdm(total=len(STAGES), desc="mrsbench run", unit="stage")
     try:
         return _run(model, dataset, pr, seed, out, plugins, progress, track, generator, timings, t_start, run_id,
-                    run_dir, metrics, edit_order, basis, shared, shared_cache)
+                    run_dir, metrics, edit_order, basis, shared, shared_cache, figures,
+                    generator_settings)
     finally:
         if _Stage.bar is not None:
             _Stage.bar.close()
@@ -155,7 +163,8 @@ def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed:
 
 
 def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, timings, t_start, run_id, run_dir, metrics,
-         edit_order=None, basis=None, shared=None, shared_cache=True):
+         edit_order=None, basis=None, shared=None, shared_cache=True, figure_sink=None,
+         generator_settings=None):
     from mrsbench.generators import registry
     from mrsbench.harness.families import Context, family_list
     from mrsbench.generators.contract import validate_samples
@@ -265,6 +274,14 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
         results["short_subjects"] = cohort.meta["short_subjects"]
     if "basis" in cohort.meta:  # simulated from a user basis: which one, and what it lacked
         results["dataset_basis"] = cohort.meta["basis"]
+    if generator_settings:
+        results["generator_settings"] = dict(generator_settings)
+    if figure_sink is not None:
+        figure_sink.update(figures)
+    if out is None:   # in memory only: the document a written run would hold, less its figures
+        results["figures"] = []
+        results["checksum"] = results_checksum(results)
+        return results, None
     write_run(run_dir, results, figures, Path(out) if track else None)
     return results, run_dir
 

@@ -114,7 +114,7 @@ def _eff(m: dict, key: str, grid: list) -> str:
     return f"~{v:.0f}"
 
 
-def run_summary(results: dict, run_dir: Path) -> str:
+def run_summary(results: dict, run_dir: Path | None) -> str:
     """The end of `mrsbench run`: the main question first (how many real transients is a short scan plus
     synthetic ones worth, by the spectrum's shape and by GABA+ quantification), whether augmenting harms
     quantification, then the honesty flags, then where everything is."""
@@ -173,6 +173,9 @@ def run_summary(results: dict, run_dir: Path) -> str:
                      "per condition; their full-scan reference is that shorter scan (" +
                      ", ".join(f"{k}: {v[0]} ON + {v[1]} OFF" for k, v in list(short.items())[:5])
                      + (", ..." if len(short) > 5 else "") + ").")
+    if run_dir is None:
+        lines.append(f"Results: in memory only (nothing written). Wall time {results['wall_time_s']['total']:.0f} s.")
+        return "\n".join(lines)
     lines.append(f"Results: {run_dir / 'results.json'}")
     lines.append(f"Figures: {', '.join(str(run_dir / f) for f in results.get('figures', []))}")
     if results.get("mlflow_tracking_uri"):
