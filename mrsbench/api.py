@@ -35,26 +35,11 @@ class Results:
     path: Path | None = None
     figures: dict = field(default_factory=dict, repr=False)   # in memory: file name -> callable(results) -> Figure
 
-    # --- the document's parts ---------------------------------------------------------------
-    @property
-    def model(self) -> str:
-        return self.data["model"]
-
-    @property
-    def dataset(self) -> str:
-        return self.data["dataset"]
-
-    @property
-    def preset(self) -> str:
-        return self.data["preset_name"]
-
-    @property
-    def seed(self) -> int:
-        return self.data["seed"]
-
-    @property
-    def harness_version(self) -> str:
-        return self.data["harness_version"]
+    model = property(lambda self: self.data["model"], doc="The generator's name (with its settings, if any).")
+    dataset = property(lambda self: self.data["dataset"])
+    preset = property(lambda self: self.data["preset_name"])
+    seed = property(lambda self: self.data["seed"])
+    harness_version = property(lambda self: self.data["harness_version"])
 
     @property
     def metrics(self) -> dict:
@@ -141,17 +126,9 @@ class Board:
     data: dict
     path: Path | None = None
 
-    @property
-    def verdict(self) -> str:
-        return self.data.get("verdict", "")
-
-    @property
-    def dataset(self) -> str:
-        return self.data["dataset"]
-
-    @property
-    def preset(self) -> str:
-        return self.data["preset"]
+    verdict = property(lambda self: self.data.get("verdict", ""), doc="The board's verdict sentence.")
+    dataset = property(lambda self: self.data["dataset"])
+    preset = property(lambda self: self.data["preset"])
 
     @property
     def models(self) -> list[str]:
@@ -193,10 +170,11 @@ class Board:
 # --- functions --------------------------------------------------------------------------------
 
 def _settings_instance(name: str, settings: dict, preset: str, plugins, progress: bool):
-    """An instance of the registered generator ``name`` with the preset's arguments and ``settings``, each
-    checked against the class's ``__init__`` (one line naming the generator and the setting)."""
+    """An instance of the registered generator ``name`` made as the harness makes it, with ``settings`` on top,
+    each checked against the class's ``__init__`` (one line naming the generator and the setting)."""
     from mrsbench.generators import registry
     from mrsbench.harness.checks import check_model
+    from mrsbench.harness.evaluator import generator_kwargs
     from mrsbench.harness.protocol import get_preset
     check_model(name, plugins)
     cls = registry.get(name)
@@ -208,12 +186,8 @@ def _settings_instance(name: str, settings: dict, preset: str, plugins, progress
     if unknown:
         raise InputError(name, f"unknown setting(s) {', '.join(map(repr, unknown))}; the generator takes: "
                                f"{', '.join(known) or 'none'}")
-    kwargs = dict(get_preset(preset).generator_kwargs.get(name, {}))
-    if "progress" in known:
-        kwargs.setdefault("progress", progress)
-    kwargs.update(settings)
     try:
-        return cls(**kwargs)
+        return cls(**{**generator_kwargs(cls, name, get_preset(preset), progress), **settings})
     except Exception as e:
         raise InputError(name, f"settings {settings} rejected: {type(e).__name__}: {e}") from None
 

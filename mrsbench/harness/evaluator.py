@@ -112,6 +112,16 @@ def _model_card(gen, timings: dict, sampled) -> dict:
 
 # --- the harness --------------------------------------------------------------------------
 
+def generator_kwargs(cls, name: str, pr: Preset, progress: bool) -> dict:
+    """The ``__init__`` arguments the harness makes a registered generator with: the preset's for it, and
+    ``progress`` where the class takes it (its own training bars follow the run's)."""
+    import inspect
+    kwargs = dict(pr.generator_kwargs.get(name, {}))
+    if "progress" in inspect.signature(cls.__init__).parameters:
+        kwargs.setdefault("progress", progress)
+    return kwargs
+
+
 def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed: int = 0, out: str | Path = "runs",
         plugins=None, progress: bool = True, track: bool = True, generator=None,
         edit_order: str | None = None, basis: str | None = None, shared=None,
@@ -125,6 +135,8 @@ def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed:
     ``out=None``: nothing is written (no files, no MLflow); the run folder returned is None and ``figures``, when a
     dict is given, receives the figure functions (file name -> callable(results) -> matplotlib Figure).
     ``generator_settings``: the settings ``generator`` was made with, recorded in the results."""
+    from mrsbench.core.parallel import openmp_defaults
+    openmp_defaults()   # before the checks, the generator or the fits import torch
     from mrsbench.harness.checks import check_dataset_name, check_model, check_output_folder, check_seeds
     # every argument checked before any work (one line naming the argument)
     pr = get_preset(preset)
@@ -136,8 +148,6 @@ def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed:
     if generator is None:
         check_model(model, plugins)
     timings: dict = {}
-    from mrsbench.core.parallel import openmp_defaults
-    openmp_defaults()   # before the generator or the fits import torch
     from mrsbench.core.clock import take
     t_start = take() or time.perf_counter()   # from the command line's start when run from it
     from mrsbench.core.files import reap_stale
@@ -184,9 +194,7 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
         if generator is None:
             registry.load_plugins(plugins)
             cls = registry.get(model)
-            kwargs = dict(pr.generator_kwargs.get(model, {}))
-            if model == "vae":
-                kwargs.setdefault("progress", progress)
+            kwargs = generator_kwargs(cls, model, pr, progress)
 
             def make():
                 with generator_call(model, "__init__"):
