@@ -10,7 +10,6 @@ tidy pandas DataFrames. Nothing is written unless ``out`` is given, and nothing 
 """
 from __future__ import annotations
 
-import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,29 +168,6 @@ class Board:
 
 # --- functions --------------------------------------------------------------------------------
 
-def _settings_instance(name: str, settings: dict, preset: str, plugins, progress: bool):
-    """An instance of the registered generator ``name`` made as the harness makes it, with ``settings`` on top,
-    each checked against the class's ``__init__`` (one line naming the generator and the setting)."""
-    from mrsbench.generators import registry
-    from mrsbench.harness.checks import check_model
-    from mrsbench.harness.evaluator import generator_kwargs
-    from mrsbench.harness.protocol import get_preset
-    check_model(name, plugins)
-    cls = registry.get(name)
-    params = inspect.signature(cls.__init__).parameters
-    known = [p for p in params if p != "self" and params[p].kind not in (inspect.Parameter.VAR_POSITIONAL,
-                                                                         inspect.Parameter.VAR_KEYWORD)]
-    takes_any = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
-    unknown = [k for k in settings if k not in known and not takes_any]
-    if unknown:
-        raise InputError(name, f"unknown setting(s) {', '.join(map(repr, unknown))}; the generator takes: "
-                               f"{', '.join(known) or 'none'}")
-    try:
-        return cls(**{**generator_kwargs(cls, name, get_preset(preset), progress), **settings})
-    except Exception as e:
-        raise InputError(name, f"settings {settings} rejected: {type(e).__name__}: {e}") from None
-
-
 def evaluate(generator, dataset: str = "simgaba-small", preset: str = "quick", seed: int = 0,
              settings: dict | None = None, out: str | Path | None = None, track: bool = False, plugins=None,
              progress: bool = True) -> Results:
@@ -201,7 +177,8 @@ def evaluate(generator, dataset: str = "simgaba-small", preset: str = "quick", s
     ``fit`` and ``sample`` (the generator contract, :mod:`mrsbench.generators`), unfitted: on a k-fold preset
     (quick) it is copied once per fold (``type(g)(**g.get_params())`` when it has ``get_params``, else a deep
     copy) and the instance itself is left untouched. ``settings``: ``__init__`` arguments of a registered
-    generator (recorded in the results as ``generator_settings`` and in the model name, ``pca[n_components=8]``).
+    generator, its declared settings (``mrsbench list --model NAME``; recorded in the results as ``generator_settings``
+    and in the model name, ``pca[n_components=8]``; a value equal to the default is dropped).
     ``out``: a folder to write the run into (results.json and figures, as ``mrsbench run --out``); None writes
     nothing. ``track``: also log to MLflow (needs ``out``)."""
     from mrsbench.core.parallel import openmp_defaults
@@ -210,11 +187,8 @@ def evaluate(generator, dataset: str = "simgaba-small", preset: str = "quick", s
     openmp_defaults()   # before anything imports torch (see its docstring); import mrsbench sets nothing
     if track and out is None:
         raise InputError("track", "MLflow tracking needs an output folder: give out=...")
-    if isinstance(generator, str):
+    if isinstance(generator, str):   # the harness checks the settings against the generator's declared ones
         name, instance = generator, None
-        if settings:
-            instance = _settings_instance(name, dict(settings), preset, plugins, progress)
-            name = f"{generator}[{','.join(f'{k}={v}' for k, v in sorted(settings.items()))}]"
     else:
         if settings:
             raise InputError("settings", "settings apply to a registered generator's name; set them on the instance")

@@ -115,6 +115,8 @@ def validate_results(doc: dict, source: str = "results", check_dataset: bool = F
     for k, v in m.items():
         if v is not None and not (isinstance(v, (int, float)) and np.isfinite(v)):
             probs.append(f"metric {k} is not a finite number")
+    from mrsbench.generators.settings import name_problems
+    probs += name_problems(doc.get("model"), doc.get("generator_settings"))
     if not probs:
         probs += consistency_problems(doc)
     if check_dataset and not probs:

@@ -77,7 +77,8 @@ def board_folder(root: str | Path, dataset: str, preset: str) -> Path:
 
 
 def submit(target: str, dataset: str = "simgaba-small", preset: str = "quick", root: str | Path = "leaderboards",
-           progress: bool = True, name: str | None = None, seeds=None) -> tuple[list[Path], Path]:
+           progress: bool = True, name: str | None = None, seeds=None,
+           settings: dict | None = None) -> tuple[list[Path], Path]:
     """Check a generator class, run the harness with every one of the preset's fixed seeds and, only
     when all succeed, write the results (with provenance) and figures into ROOT/<dataset>/<preset>/
     and regenerate the leaderboard there (``root`` may also be that board's folder). ``seeds``: other seeds than
@@ -93,6 +94,9 @@ def submit(target: str, dataset: str = "simgaba-small", preset: str = "quick", r
     if problems:
         raise InputError(target, "does not satisfy the generator interface: " + "; ".join(problems))
     model = _model_name(cls, name)
+    from mrsbench.generators.settings import build, label, normalise
+    settings = normalise(cls, model, settings or {})   # checked against the class's __init__ (one line each)
+    model = label(model, settings)
     pr = get_preset(preset)
     dest = board_folder(root, dataset, preset)
     from mrsbench.harness.checks import check_output_folder, check_seeds
@@ -105,7 +109,8 @@ def submit(target: str, dataset: str = "simgaba-small", preset: str = "quick", r
         for seed in seeds:
             try:
                 results, run_dir = run(model, dataset=dataset, preset=preset, seed=seed, out=tmp, progress=progress,
-                                       track=False, generator=cls())
+                                       track=False, generator=build(cls, model, {}, settings),
+                                       generator_settings=settings)
             except MRSBenchError as e:
                 raise InputError(f"generator {model!r}", f"seed {seed} failed, nothing was written to {dest}: {e}") from None
             results["submission"] = {"target": target, "class": f"{cls.__module__}.{cls.__qualname__}"}
@@ -205,7 +210,9 @@ def reproduce(path: str | Path, plugins=None, progress: bool = True) -> tuple[di
         mod, _, cls_name = target.partition(":")
         if mod.endswith(".py") and not Path(mod).is_file() and (path.parent / Path(mod).name).is_file():
             target = str(path.parent / Path(mod).name) + (f":{cls_name}" if cls_name else "")
-        gen = load_generator_class(target)()
+        cls = load_generator_class(target)
+        from mrsbench.generators.settings import build, normalise
+        gen = build(cls, doc["model"], {}, normalise(cls, doc["model"], doc.get("generator_settings") or {}))
     plug = doc.get("plugin")
     if not plugins and gen is None and isinstance(plug, dict) and plug.get("source"):
         src = str(plug["source"])   # a plugin's generator (run/sweep --plugins): the recorded plugin, else beside the file

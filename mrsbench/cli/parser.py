@@ -31,6 +31,10 @@ def _add_plugins(p):
                    help="extra generator plugins: importable modules or .py files")
 
 
+def _add_set(p, help):
+    p.add_argument("--set", dest="settings", action="append", default=None, metavar="KEY=VALUE", help=help)
+
+
 def _sub(sub, name, help, description, examples):
     return sub.add_parser(name, help=help, description=description, epilog=_examples(*examples), formatter_class=_Fmt)
 
@@ -52,8 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
              "with synthetic transients scored against the full scan, and LCM/Gannet quantification agreement.\n"
              "Results go to OUT/<run-id>/ (results.json, figures) and to MLflow (OUT/mlflow.db).",
              ["mrsbench run --model vae", "mrsbench run --model pca --preset paper --dataset simgaba --seed 1",
+              "mrsbench run --model vae --set strategy=interpolation --set scale=0.25",
               "mrsbench run --model pca --preset tiny --dataset path/to/bids_root"])
-    r.add_argument("--model", required=True, help="generator name (see `mrsbench list`)")
+    r.add_argument("--model", required=True, help="generator name (see `mrsbench list`), optionally with settings: "
+                                                  "vae[strategy=random]")
+    _add_set(r, "a generator setting KEY=VALUE (repeatable; see `mrsbench list --model NAME`), e.g. "
+                "--set strategy=interpolation --set scale=0.25; lists as 1.8+4.2")
     r.add_argument("--dataset", default="simgaba-small",
                    help="dataset name, or real data: a folder of NIfTI-MRS files (flat or BIDS), one NIfTI-MRS file "
                         "or an Edited-MRS challenge .h5 file")
@@ -70,8 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls = _sub(sub, "list", "list generators, presets and datasets",
               "List the registered generators (built-in baselines and installed plugins), the evaluation presets\n"
               "(what each runs and how long it took here) and the datasets (simulated: subjects, sites, whether\n"
-              "cached and its size; real data: the paths accepted).", ["mrsbench list", "mrsbench list --plugins my_gen.py"])
+              "cached and its size; real data: the paths accepted). With --model: that generator's settings (the\n"
+              "KEY=VALUE pairs --set takes), their types, choices and defaults.",
+              ["mrsbench list", "mrsbench list --plugins my_gen.py", "mrsbench list --model vae"])
     _add_plugins(ls)
+    ls.add_argument("--model", default=None, help="show this generator's settings")
     ls.set_defaults(handler="_cmd_list")
 
     s = _sub(sub, "simulate", "write a simulated dataset as NIfTI-MRS files + ground truth",
@@ -177,10 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
               ["mrsbench sweep --models pca,physics --presets tiny --seeds 0,1",
                "mrsbench sweep --models vae,pca,physics --datasets simgaba --presets paper --root leaderboards --leaderboard",
                "mrsbench sweep --file sweep.toml --address ray://head-node:10001",
-               "mrsbench sweep --models pca --backend local --json"])
+               "mrsbench sweep --models pca --backend local --json",
+               "mrsbench sweep --models vae,pca --set strategy=random,interpolation,hybrid --root leaderboards"])
     sw.add_argument("--file", default=None, help="sweep file (TOML or JSON) with the fields below (models, seeds, "
                                                  "datasets, presets, root, ...); options given here override it")
     sw.add_argument("--models", default=None, help="comma-separated generator names (see `mrsbench list`)")
+    _add_set(sw, "a generator setting KEY=VALUE,VALUE... (repeatable): the grid runs every combination, e.g. "
+                 "--set strategy=random,interpolation,hybrid (each model must declare the setting)")
     sw.add_argument("--seeds", default=None, help="comma-separated seeds (default: each preset's fixed seeds)")
     sw.add_argument("--datasets", default=None, help="comma-separated dataset names or data paths (default: simgaba-small)")
     sw.add_argument("--presets", default=None, help="comma-separated presets (default: quick)")
@@ -217,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--root", default="leaderboards", help="leaderboard root (results go to ROOT/<dataset>/<preset>/) "
                                                            "or that board's own folder")
     sm.add_argument("--seeds", default=None, help="comma-separated seeds (default: the preset's fixed seeds)")
+    _add_set(sm, "a setting KEY=VALUE of the class's __init__ (repeatable), recorded and part of the model name")
     sm.add_argument("--name", default=None, help="model name in the leaderboard (default: the class's name)")
     sm.add_argument("--no-progress", action="store_true", help="hide progress bars")
     sm.set_defaults(handler="_cmd_submit")

@@ -15,7 +15,7 @@ A generator learns from a training cohort and synthesises transients of the coho
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -148,6 +148,11 @@ class EarlyStopping:
 
 # --- latent sampling strategies (paper): shared by every latent generator -------------------
 
+# the paper's three ways of drawing from the latent space (van de Sande et al., its Fig. 5): random sampling
+# around encoded transients ("RS"), interpolation between them, hybrid (interpolate, then perturb)
+STRATEGIES = ("random", "interpolation", "hybrid")
+
+
 @dataclass(frozen=True)
 class LatentSampling:
     """How to draw latent codes from encoded conditioning transients.
@@ -157,11 +162,11 @@ class LatentSampling:
     relative to the per-dimension sd of the encoded set.
     """
 
-    strategy: str = "hybrid"
+    strategy: str = field(default="hybrid", metadata={"choices": STRATEGIES, "aliases": {"rs": "random"}})
     scale: float = 0.5
 
     def draw(self, z: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        if self.strategy not in ("random", "interpolation", "hybrid"):
+        if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown sampling strategy {self.strategy!r}")
         z = np.atleast_2d(z)
         sd = z.std(0, keepdims=True) + 1e-8

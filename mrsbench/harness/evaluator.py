@@ -9,6 +9,7 @@ the writing in :mod:`mrsbench.harness.outputs`.
 """
 from __future__ import annotations
 
+import re
 import platform
 import subprocess
 import time
@@ -134,7 +135,9 @@ def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed:
     otherwise it is read from the cache or computed (and cached unless ``shared_cache`` is False).
     ``out=None``: nothing is written (no files, no MLflow); the run folder returned is None and ``figures``, when a
     dict is given, receives the figure functions (file name -> callable(results) -> matplotlib Figure).
-    ``generator_settings``: the settings ``generator`` was made with, recorded in the results."""
+    ``model`` may carry settings (``vae[strategy=interpolation]``, :mod:`mrsbench.generators.settings`);
+    ``generator_settings``: more of them (``--set``), checked against the generator's declared settings; the model
+    name recorded is the canonical one. With ``generator`` given: the settings it was made with, recorded as they are."""
     from mrsbench.core.parallel import openmp_defaults
     openmp_defaults()   # before the checks, the generator or the fits import torch
     from mrsbench.harness.checks import check_dataset_name, check_model, check_output_folder, check_seeds
@@ -145,8 +148,16 @@ def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed:
         check_output_folder(out, "--out")
     if basis is None:
         check_dataset_name(dataset)
-    if generator is None:
-        check_model(model, plugins)
+    base, settings = model, dict(generator_settings or {})
+    if generator is None:   # a registered name, perhaps with settings: vae[strategy=interpolation] and/or --set
+        from mrsbench.generators.settings import label, normalise, split_label
+        base, from_name = split_label(model)
+        check_model(base, plugins)
+        if from_name or settings:
+            from mrsbench.generators import registry
+            cls = registry.get(base)
+            settings = normalise(cls, base, {**from_name, **settings}, generator_kwargs(cls, base, pr, progress))
+        model = label(base, settings)
     timings: dict = {}
     from mrsbench.core.clock import take
     t_start = take() or time.perf_counter()   # from the command line's start when run from it
@@ -156,7 +167,7 @@ def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed:
         import sys
         print(f"mrsbench run: removed {len(reaped)} leftover(s) of a killed run in {out}: "
               + ", ".join(p.name for p in reaped[:3]), file=sys.stderr)
-    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{model}-{uuid.uuid4().hex[:6]}"
+    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{re.sub(r'[^A-Za-z0-9_.=+-]', '_', model)}-{uuid.uuid4().hex[:6]}"
     run_dir = Path(out) / run_id if out is not None else None
     metrics: dict = {}
     if progress:
@@ -165,7 +176,7 @@ def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed:
     try:
         return _run(model, dataset, pr, seed, out, plugins, progress, track, generator, timings, t_start, run_id,
                     run_dir, metrics, edit_order, basis, shared, shared_cache, figures,
-                    generator_settings)
+                    settings, base)
     finally:
         if _Stage.bar is not None:
             _Stage.bar.close()
@@ -174,7 +185,7 @@ def run(model: str, dataset: str = "simgaba-small", preset: str = "quick", seed:
 
 def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, timings, t_start, run_id, run_dir, metrics,
          edit_order=None, basis=None, shared=None, shared_cache=True, figure_sink=None,
-         generator_settings=None):
+         generator_settings=None, base=None):
     from mrsbench.generators import registry
     from mrsbench.harness.families import Context, family_list
     from mrsbench.generators.contract import validate_samples
@@ -193,11 +204,14 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
     with _Stage(timings, "fit"):
         if generator is None:
             registry.load_plugins(plugins)
-            cls = registry.get(model)
-            kwargs = generator_kwargs(cls, model, pr, progress)
+            cls = registry.get(base)
+            kwargs = generator_kwargs(cls, base, pr, progress)
 
             def make():
                 with generator_call(model, "__init__"):
+                    if generator_settings:
+                        from mrsbench.generators.settings import build
+                        return build(cls, model, kwargs, generator_settings)
                     return cls(**kwargs)
         elif cd.folds is not None:   # one fresh copy per fold (scikit-learn's clone), the instance itself untouched
             from mrsbench.generators.contract import clone_generator
@@ -275,7 +289,7 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
                                       "edit_order": sorted({str(s.meta.get("edit_order")) for s in cohort.scans}),
                                       "water_references_left_out": len(cohort.meta.get("water_references", []))}
     from mrsbench.generators.registry import plugin_source
-    src = plugin_source(model) if generator is None else None
+    src = plugin_source(base) if generator is None else None
     if src is not None:   # a plugin's generator: what `validate --reproduce` must import again
         results["plugin"] = {"source": src, "sha256": _file_sha256(src)}
     if cohort.meta.get("short_subjects"):   # shorter than the preset's full scan: their reference is shorter, said so
@@ -283,7 +297,7 @@ def _run(model, dataset, pr, seed, out, plugins, progress, track, generator, tim
     if "basis" in cohort.meta:  # simulated from a user basis: which one, and what it lacked
         results["dataset_basis"] = cohort.meta["basis"]
     if generator_settings:
-        results["generator_settings"] = dict(generator_settings)
+        results["generator_settings"] = {k: list(v) if isinstance(v, tuple) else v for k, v in generator_settings.items()}
     if figure_sink is not None:
         figure_sink.update(figures)
     if out is None:   # in memory only: the document a written run would hold, less its figures

@@ -215,9 +215,10 @@ def run_sweep(spec: SweepSpec, progress: bool = True, log=_note) -> SweepReport:
     for d in spec.datasets:
         check_dataset_name(d, "--datasets")
     registry.check_plugins(plugins)   # each plugin imports and registers at least one generator
+    from mrsbench.generators.settings import split_label
     for m in spec.models:
-        registry.get(m)   # an unknown generator is a one-line error before anything runs
-    cells = spec.cells()
+        registry.get(split_label(m)[0])   # an unknown generator is a one-line error before anything runs
+    cells = spec.cells()   # settings checked against each generator's declared ones (one line each)
     for folder in sorted({c.path(root).parent for c in cells}):
         reap_stale(folder)   # staging files a killed sweep left (SIGKILL)
     outcomes: dict[Cell, CellOutcome] = {}
@@ -311,6 +312,7 @@ def _run_ray(spec, todo, plugins, root, finished, log) -> None:
     try:
         have_gpu = ray.cluster_resources().get("GPU", 0) > 0
         from mrsbench.generators import registry
+        from mrsbench.generators.settings import split_label
         shared_remote = ray.remote(shared_task)
         cell_remote = ray.remote(cell_task)
         groups: dict = {}
@@ -323,7 +325,7 @@ def _run_ray(spec, todo, plugins, root, finished, log) -> None:
                     c.dataset, c.preset, c.seed, spec.cpus_per_cell)
             gpus = spec.gpus_per_cell
             if gpus is None:
-                gpus = float(getattr(registry.get(c.model), "resources", {}).get("num_gpus", 0))
+                gpus = float(getattr(registry.get(split_label(c.model)[0]), "resources", {}).get("num_gpus", 0))
             if gpus and not have_gpu:
                 if c.model not in warned:
                     log(f"note: {c.model} asks for a GPU but the Ray cluster has none; its cells run on CPU")

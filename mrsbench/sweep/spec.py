@@ -49,6 +49,27 @@ class SweepSpec:
     track: bool = True                    # MLflow: one parent run per sweep, a nested run per cell
     tracking_uri: str | None = None       # default $MLFLOW_TRACKING_URI, else sqlite mlflow.db beside ROOT (sweep_tracking)
     leaderboard: bool = False             # regenerate the boards of the affected folders at the end
+    settings: dict = field(default_factory=dict)   # generator settings grid: {key: [values]}, every combination
+
+    def model_names(self, preset: str) -> list[str]:
+        """Each model with each combination of ``settings``, as canonical names (``vae[strategy=random]``; a value
+        equal to the harness's for ``preset`` dropped, duplicates once). Plugins must be loaded."""
+        from mrsbench.generators import registry
+        from mrsbench.generators.settings import expand, label, normalise, split_label
+        from mrsbench.harness.evaluator import generator_kwargs
+        from mrsbench.harness.protocol import get_preset
+        grid = {k: [v] if isinstance(v, (str, int, float, bool)) or v is None else list(v)
+                for k, v in self.settings.items()}
+        out: list[str] = []
+        for m in self.models:
+            base, named = split_label(m)
+            cls = registry.get(base)
+            for combo in expand(grid):
+                name = label(base, normalise(cls, base, {**named, **combo},
+                                             generator_kwargs(cls, base, get_preset(preset), False)))
+                if name not in out:
+                    out.append(name)
+        return out
 
     def cells(self) -> list[Cell]:
         from mrsbench.harness.protocol import get_preset
@@ -56,8 +77,9 @@ class SweepSpec:
         for d in self.datasets:
             for p in self.presets:
                 seeds = self.seeds if self.seeds is not None else list(get_preset(p).seeds)
+                models = self.model_names(p)
                 for s in seeds:
-                    for m in self.models:
+                    for m in models:
                         out.append(Cell(m, d, p, int(s)))
         return out
 
