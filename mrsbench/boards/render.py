@@ -297,7 +297,7 @@ def html_page(lb: dict, folder: Path) -> str:
 <style>body{{font-family:sans-serif;margin:2em;max-width:100%}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px}} th{{cursor:pointer;background:#eee}} #wrap{{overflow-x:auto}}
 #verdict{{font-size:1.15em;background:#f3f7ff;border-left:4px solid #36c;padding:.6em 1em}}
-tr.band td{{background:#f6f6f6;font-style:italic}} tr[data-role=floor] td,tr[data-role=ceiling] td{{background:#fafafa;color:#444}}
+tr.band td{{background:#f6f6f6;font-style:italic}} tr[data-role=floor] td,tr[data-role=ceiling] td,tr[data-role=peer] td{{background:#fafafa;color:#444}}
 table.matrix td{{text-align:center;min-width:4em}} td.win{{background:#bfe8bf}} td.loss{{background:#f3c0c0}}
 td.mixed{{background:#f7e3a8}} td.self{{background:#ddd}} figure{{display:inline-block;margin:1em}} dt{{font-weight:bold}}</style>
 </head><body>
@@ -309,7 +309,8 @@ td.mixed{{background:#f7e3a8}} td.self{{background:#ddd}} figure{{display:inline
 <div id="wrap"><table id="lb"><thead><tr>{head}</tr></thead>
 <tbody id="gens">{''.join(row_html(r) for r in gens)}</tbody>
 <tbody id="refs"><tr class="band"><td colspan="{ncol}">reference rows: brackets, not contestants (bootstrap: the
-short scan resampled, adds nothing; oracle: the simulator's own truth)</td></tr>{''.join(row_html(r) for r in refs)}</tbody>
+short scan resampled, adds nothing; oracle: the simulator's own truth; peer: an existing augmentation tool, placed on the
+same scale)</td></tr>{''.join(row_html(r) for r in refs)}</tbody>
 </table></div>
 {'<figure><a href="utility.png" target="_blank"><img src="utility.png" alt="utility curves" style="width:min(800px,95vw)"></a><figcaption>utility curves: every model against the subset alone (click for full size)</figcaption></figure>' if (folder / "utility.png").exists() else ''}
 <h2>Paired tests by question</h2><p id="statistics">{html.escape(lb.get("statistics") or "")}</p>

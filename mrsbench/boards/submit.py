@@ -94,7 +94,7 @@ def submit(target: str, dataset: str = "simgaba-small", preset: str = "quick", r
     if problems:
         raise InputError(target, "does not satisfy the generator interface: " + "; ".join(problems))
     model = _model_name(cls, name)
-    from mrsbench.generators.settings import build, label, normalise
+    from mrsbench.generators.settings import build as make_generator, label, normalise
     settings = normalise(cls, model, settings or {})   # checked against the class's __init__ (one line each)
     model = label(model, settings)
     pr = get_preset(preset)
@@ -109,7 +109,7 @@ def submit(target: str, dataset: str = "simgaba-small", preset: str = "quick", r
         for seed in seeds:
             try:
                 results, run_dir = run(model, dataset=dataset, preset=preset, seed=seed, out=tmp, progress=progress,
-                                       track=False, generator=build(cls, model, {}, settings),
+                                       track=False, generator=make_generator(cls, model, {}, settings),
                                        generator_settings=settings)
             except MRSBenchError as e:
                 raise InputError(f"generator {model!r}", f"seed {seed} failed, nothing was written to {dest}: {e}") from None

@@ -29,7 +29,7 @@ QUESTIONS = {   # family -> the question it answers (board headings)
     "privacy": "Does it copy its training transients?",
     "reconstruction": "Does it reconstruct held-out transients (latent models)?",
 }
-ROLES = ("floor", "ceiling")
+ROLES = ("floor", "ceiling", "peer")   # peer: an existing augmentation tool shown for comparison, not ranked
 
 
 def reference_role(model: str, card: dict | None) -> str | None:
@@ -37,7 +37,8 @@ def reference_role(model: str, card: dict | None) -> str | None:
     generators), else the model card's description ("reference row: ... adds no information" / "... truth")."""
     try:
         from mrsbench.generators import registry
-        role = getattr(registry.get(model), "board_role", None)
+        from mrsbench.generators.settings import split_label
+        role = getattr(registry.get(split_label(model)[0]), "board_role", None)
         if role in ROLES:
             return role
         if role is not None:
@@ -45,6 +46,8 @@ def reference_role(model: str, card: dict | None) -> str | None:
     except Exception:   # a model not installed here: judge by its card
         pass
     desc = str((card or {}).get("description") or "").lower()
+    if desc.startswith("peer row"):
+        return "peer"
     if desc.startswith("reference row"):
         return "ceiling" if ("truth" in desc or "oracle" in desc) else "floor"
     return None
@@ -122,7 +125,7 @@ def apply_verdict(lb: dict, main_key: str) -> None:
     floor = next((r for r in refs if r["role"] == "floor"), None)
     ceil = next((r for r in refs if r["role"] == "ceiling"), None)
     f0, c0 = (mean(floor) if floor else None), (mean(ceil) if ceil else None)
-    for r in gens:
+    for r in gens + [r for r in refs if r["role"] == "peer"]:
         v = mean(r)
         r["bracket"] = (100.0 * (v - f0) / (c0 - f0)) if None not in (v, f0, c0) and c0 != f0 else None
     lb["references"] = [{"model": r["model"], "role": r["role"], main_key: mean(r)} for r in refs]
@@ -135,7 +138,7 @@ ORDER_RULE = ("Order: a generator's position is 1 + the number of generators tha
               "is significantly better than B in at least one column of some question and B is significantly better "
               "than A on no question (paired tests over subjects, Holm-corrected per column). Position 1 is the "
               "Pareto front. Reference rows (bootstrap: adds nothing; oracle: the simulator's truth) are brackets, "
-              "not ranked.")
+              "not ranked; a peer row (an existing augmentation tool) is placed on the same scale, not ranked.")
 
 
 def verdict_sentence(lb: dict, main_key: str) -> str:
@@ -185,6 +188,11 @@ def verdict_sentence(lb: dict, main_key: str) -> str:
                                       verb(rest, "change") + " it by less than 10%" if rest else "") if x)
         parts.append(f"On GABA+ quantification (effective transients by the GABA+/tCr error against the full scan, "
                      f"vs the {n} real transients alone): {q}.")
+    peers = [r for r in lb["rows"] if r.get("role") == "peer" and val(r, gain_key) is not None]
+    if peers:
+        parts.append("Peer augmentation tool" + ("s" if len(peers) > 1 else "") + " (not ranked): " + ", ".join(
+            f"{r['model']} {val(r, gain_key):.1f}x" + (f", {r['bracket']:.0f}% of the way from bootstrap to oracle"
+                                                       if r.get("bracket") is not None else "") for r in peers) + ".")
     front = [r["model"] for r in gens if r.get("position") == 1]
     if len(front) > 1:
         parts.append(f"Not dominated on any question: {', '.join(front)}.")
