@@ -7,7 +7,7 @@ import pytest
 
 from mrsbench.cli import main
 
-SUBCOMMANDS = ["run", "sweep", "list", "simulate", "basis", "qc", "quantify", "datasets", "leaderboard", "compare", "submit", "validate", "cache"]
+SUBCOMMANDS = ["run", "sweep", "list", "simulate", "basis", "qc", "quantify", "datasets", "leaderboard", "compare", "submit", "validate", "cache", "report"]
 
 
 def test_help_lists_subcommands_and_is_fast():

@@ -269,6 +269,12 @@ def html_page(lb: dict, folder: Path) -> str:
     gens = [r for r in lb["rows"] if not r.get("role")]
     refs = [r for r in lb["rows"] if r.get("role")]
     figs = []
+    for f in sorted((folder / "figures").glob("paper_figure*.png")):   # mrsbench report --out <board>/figures
+        cap = ("the paper's Figure 5: UMAP of held-out real spectra (shading), synthetic projected in" if "figure5" in
+               f.name else f"the paper's Figure 4: reconstructions of held-out transients, {f.stem[len('paper_figure4_'):]}")
+        figs.append(f'<figure><a href="figures/{f.name}" target="_blank"><img src="figures/{f.name}" alt="{html.escape(cap)}" '
+                    f'style="width:min(1000px,95vw)"></a><figcaption>{html.escape(cap)} (click for full size)</figcaption>'
+                    '</figure>')
     for r in lb["rows"]:
         for kind in ("utility", "spectra", "bland_altman", "umap", "training"):
             f = folder / "figures" / f"{r['model']}-seed{r['seeds'][0]}-{kind}.png"

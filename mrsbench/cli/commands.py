@@ -177,4 +177,4 @@ def _cmd_validate(args) -> int:
 
 
 from mrsbench.cli.data_commands import (  # noqa: E402,F401  (the parser names them here)
-    _cmd_basis, _cmd_list, _cmd_simulate, _cmd_qc, _cmd_quantify, _cmd_datasets, _cmd_cache)
+    _cmd_basis, _cmd_list, _cmd_simulate, _cmd_qc, _cmd_quantify, _cmd_datasets, _cmd_cache, _cmd_report)

@@ -256,3 +256,10 @@ def _cmd_cache(args) -> int:
                    headers=["part", "MB", "files", "what"], tablefmt="github", disable_numparse=True))
     print("clear with: mrsbench cache --clear shared (or datasets, basis, all); everything is remade on demand")
     return 0
+
+
+def _cmd_report(args) -> int:
+    from mrsbench.harness.paper_figures import report
+    for p in report(args.results, args.out, plugins=args.plugins, progress=not args.no_progress):
+        print(f"wrote {p}")
+    return 0

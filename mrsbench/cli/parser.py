@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 GROUPS = (
-    ("run and compare", ("run", "sweep", "submit", "leaderboard", "compare", "validate")),
+    ("run and compare", ("run", "sweep", "submit", "leaderboard", "compare", "validate", "report")),
     ("data", ("list", "datasets", "simulate", "cache")),
     ("instruments", ("qc", "quantify", "basis")),
 )
@@ -235,6 +235,22 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--name", default=None, help="model name in the leaderboard (default: the class's name)")
     sm.add_argument("--no-progress", action="store_true", help="hide progress bars")
     sm.set_defaults(handler="_cmd_submit")
+
+    rp = _sub(sub, "report", "draw the paper's Figures 4 and 5 for results files of one cell",
+              "Figure 5 of the seed paper (van de Sande et al.): a UMAP learned on held-out real spectra with each\n"
+              "model's synthetic spectra projected in (density shading of the real points, ON/OFF markers, one panel\n"
+              "per results file: per model or per sampling strategy), and Figure 4 for each model with an encoder\n"
+              "(two held-out subjects, ON and OFF: spectrum, reconstruction and residual). The run's own steps are\n"
+              "redone (its data, the shared UMAP, each generator trained fold by fold with its recorded settings and\n"
+              "the run's seed), so the points are the run's. The results files must share dataset, preset and seed.",
+              ["mrsbench report leaderboards/simgaba-small/quick/vae*-seed0.json --out figures",
+               "mrsbench report runs/*/results.json --out figures"])
+    rp.add_argument("results", nargs="+", help="results files (results.json of runs, or a board's <model>-seed<s>.json)")
+    rp.add_argument("--out", default="figures", help="folder for paper_figure5_umap.png and paper_figure4_<model>.png "
+                                                     "(a board's figures/ folder puts them on its page)")
+    _add_plugins(rp)
+    rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    rp.set_defaults(handler="_cmd_report")
 
     v = _sub(sub, "validate", "validate results files (and optionally reproduce them)",
              "Check results files: schema, checksum, harness version, headline metrics against the file's own\n"

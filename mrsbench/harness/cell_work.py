@@ -52,6 +52,7 @@ class SharedWork:
     umap: object                          # UMAP fitted on ``real``
     umap_real: np.ndarray                 # (n, 2)
     real_subject: np.ndarray              # (n,) test-subject index of each row of ``real``
+    real_edit: np.ndarray                 # (n,) edit label (ON 1 / OFF 0) of each row of ``real`` (figures)
     held_subject: np.ndarray              # (k,) test-subject index of each row of ``held_sub``
     # application: one job per (test subject, n, repeat)
     jobs: list                            # [(subject index, n, rep)]
@@ -266,9 +267,11 @@ def _embedding_real(train: Cohort, test: Cohort, pr: Preset, seed: int, held: Co
     feat = lambda f: pca.transform(features(f, axis, pr.feature_ppm))
     m = pr.embedding_samples
     per = max(1, int(np.ceil(m / (2 * len(test)))))
-    real, cond_idx, lab = [], [], []
+    real, cond_idx, lab, edit = [], [], [], []
     for i, s in enumerate(test.scans):   # the same draws, in the same order, as the generator-side loop needs
-        real.append(s.fids[rng.choice(s.n_transients, min(2 * per, s.n_transients), replace=False)])
+        pick = rng.choice(s.n_transients, min(2 * per, s.n_transients), replace=False)
+        real.append(s.fids[pick])
+        edit.append(s.edit[pick])
         lab.append(np.full(len(real[-1]), i))
         cond_idx.append(np.sort(rng.choice(s.n_transients, min(80, s.n_transients), replace=False)))
     R = feat(np.concatenate(real))[:m]
@@ -288,6 +291,7 @@ def _embedding_real(train: Cohort, test: Cohort, pr: Preset, seed: int, held: Co
         um = umap.UMAP(n_neighbors=pr.umap_neighbors, n_epochs=pr.umap_epochs, random_state=seed, n_jobs=1).fit(R)
     return dict(feat_pca=pca, real=R, cond_idx=cond_idx, per_subject=per, train_sub=t_sub, held_sub=H[h_pick],
                 umap=um, umap_real=np.asarray(um.embedding_), real_subject=np.concatenate(lab)[:n],
+                real_edit=np.concatenate(edit)[:n],
                 held_subject=h_lab[h_pick])
 
 
