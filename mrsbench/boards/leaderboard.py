@@ -353,6 +353,8 @@ def build(docs: list[dict], dataset: str | None = None, preset: str | None = Non
     # questions, reference brackets, order by dominance, the verdict sentence (mrsbench.boards.verdict)
     from mrsbench.boards.verdict import apply_verdict
     apply_verdict(lb, main_col)
+    from mrsbench.boards.variants import variants_note
+    lb["variants"] = variants_note(lb, main_col)   # rows of one generator with different settings, side by side
     return lb
 
 

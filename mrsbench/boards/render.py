@@ -98,6 +98,36 @@ def glossary_for(label: str) -> str:
     return ""
 
 
+def _variant_rows(v: dict) -> tuple[list, list]:
+    head = [k for k in v["rows"][0] if k != "model"]
+    fmt = lambda x: "n/a" if x is None else (f"{x:.3g}" if isinstance(x, float) else str(x))   # noqa: E731
+    return head, [[fmt(r[k]) for k in head] for r in v["rows"]]
+
+
+def variants_markdown(lb: dict) -> str:
+    """The settings-variants note (mrsbench.boards.variants) as markdown."""
+    from tabulate import tabulate
+    text = ""
+    for v in lb.get("variants") or []:
+        head, rows = _variant_rows(v)
+        text += (f"\n\nSettings variants of {v['generator']} (means over seeds; eff. n at n = {lb.get('middle_n')}): "
+                 f"{v['sentence']}\n\n" + tabulate(rows, headers=head, tablefmt="github", disable_numparse=True))
+    return text + ("\n" if text else "")
+
+
+def variants_html(lb: dict) -> str:
+    import html
+    out = []
+    for v in lb.get("variants") or []:
+        head, rows = _variant_rows(v)
+        out.append(f"<h3>{html.escape(v['generator'])} by settings</h3><p>{html.escape(v['sentence'])}</p><table>"
+                   + "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
+                   + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+                   + "</table>")
+    return (f"<h2>Settings variants (means over seeds; eff. n at n = {lb.get('middle_n')})</h2><div id=\"variants\">"
+            + "".join(out) + "</div>") if out else ""
+
+
 def render(lb: dict, fmt: str = "markdown") -> str:
     if fmt == "json":
         return json.dumps(lb, indent=1)
@@ -141,6 +171,7 @@ def render(lb: dict, fmt: str = "markdown") -> str:
     sig = significance_text(lb)
     if sig:
         text += "\nSignificant differences (paired tests over subjects, Holm-corrected per column):\n\n" + sig + "\n"
+    text += variants_markdown(lb)
     cards = [(r["model"], r.get("card")) for r in lb["rows"] if r.get("card")]
     if cards:
         text += "\n\nModel cards (from the first seed's results; times on the machine that made them):\n\n"
@@ -319,7 +350,7 @@ short scan resampled, adds nothing; oracle: the simulator's own truth; peer: an 
 same scale)</td></tr>{''.join(row_html(r) for r in refs)}</tbody>
 </table></div>
 {'<figure><a href="utility.png" target="_blank"><img src="utility.png" alt="utility curves" style="width:min(800px,95vw)"></a><figcaption>utility curves: every model against the subset alone (click for full size)</figcaption></figure>' if (folder / "utility.png").exists() else ''}
-<h2>Paired tests by question</h2><p id="statistics">{html.escape(lb.get("statistics") or "")}</p>
+{variants_html(lb)}<h2>Paired tests by question</h2><p id="statistics">{html.escape(lb.get("statistics") or "")}</p>
 <div id="matrices">{matrices}</div>
 <h2>Glossary</h2><dl id="glossary">{gloss}</dl>
 {incompatible}<h2>Figures</h2><div id="figs">{''.join(figs)}</div>
