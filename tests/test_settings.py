@@ -138,3 +138,19 @@ def test_cli_settings_errors_are_one_line(tmp_path):
     r = _cli("list", "--model", "vae")
     assert r.returncode == 0 and "strategy" in r.stdout and "random, interpolation, hybrid" in r.stdout
     assert "tiny preset" in r.stdout
+
+
+def test_sweep_file_settings_and_submit_settings_are_checked(tmp_path):
+    """A sweep file's settings table is a grid like --set; submit checks --set against the submitted class."""
+    f = tmp_path / "sweep.toml"
+    f.write_text('[sweep]\nmodels = ["physics"]\npresets = ["tiny"]\n[sweep.settings]\nstrategy = ["random"]\n')
+    r = _cli("sweep", "--file", str(f), "--backend", "local", "--no-track", cwd=tmp_path)
+    assert r.returncode == 2 and "physics: unknown setting 'strategy'" in r.stderr
+    gen = tmp_path / "my_gen.py"
+    gen.write_text("from mrsbench.generators import Generator\n\n"
+                   "class Mine(Generator):\n    name = 'mine'\n\n    def __init__(self, k: int = 3):\n        self.k = k\n\n"
+                   "    def fit(self, train, seed=0, val=None):\n        return self\n\n"
+                   "    def sample(self, n, *, condition=None, seed=0):\n        raise NotImplementedError\n")
+    r = _cli("submit", str(gen), "--preset", "tiny", "--set", "k=two", "--root", str(tmp_path / "lb"), cwd=tmp_path)
+    assert r.returncode == 2 and "mine: setting k='two': expected an integer" in r.stderr, r.stderr
+    assert not (tmp_path / "lb").exists()

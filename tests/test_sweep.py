@@ -40,7 +40,28 @@ PLUGIN = textwrap.dedent("""
                 raise ValueError("MRSBENCH_SWEEP_PROBE did not reach this worker")
             return super().fit(train, seed=seed, val=val)
 
-    MRSBENCH_GENERATORS = {"broken": Broken, "killonce": KillOnce, "envprobe": EnvProbe}
+    class GpuPca(PCAGenerator):
+        '''Asks Ray for a GPU (as vae does); runs on CPU.'''
+        name = "gpupca"
+        resources = {"num_gpus": 1}
+
+    class Sleepy(PCAGenerator):
+        '''Notes the Ray node it is fitted on (a file beside this plugin), then takes 12 s.'''
+        name = "sleepy"
+        def fit(self, train, seed=0, val=None):
+            import time, ray
+            from pathlib import Path
+            d = Path(__file__).parent / "markers"
+            d.mkdir(exist_ok=True)
+            (d / f"{ray.get_runtime_context().get_node_id()[:12]}-{os.getpid()}").touch()
+            time.sleep(12)
+            return super().fit(train, seed=seed, val=val)
+
+    class Sleepy2(Sleepy):
+        name = "sleepy2"
+
+    MRSBENCH_GENERATORS = {"broken": Broken, "killonce": KillOnce, "envprobe": EnvProbe, "gpupca": GpuPca,
+                           "sleepy": Sleepy, "sleepy2": Sleepy2}
 """)
 
 
@@ -174,3 +195,164 @@ def test_local_ray_sweep_matches_sequential(sequential, tmp_path, plugin, monkey
     for f in a["figures"]:
         assert (tmp_path / "simgaba-small" / "tiny" / "figures" / f"pca-seed0-{f}").stat().st_size > 1000
     assert (tmp_path / "simgaba-small" / "tiny" / "leaderboard.json").is_file()
+
+
+# --- a real two-node Ray cluster (issue 42) ------------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TwoNodeCluster:
+    """`ray start --head` and a second `ray start --address`, each its own raylet with 1 CPU, on this machine; the
+    head optionally declaring a (fake) GPU. Stopped by killing exactly its own processes and their children (not
+    `ray stop`, which would stop every Ray on the machine)."""
+
+    def __init__(self):
+        import shutil
+        self.ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+        self.port = _free_port()
+        self.env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+        self.address = f"127.0.0.1:{self.port}"
+        self.head_pids: set = set()
+        self.worker_pids: set = set()
+
+    def _own(self) -> set:
+        out = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True).stdout.splitlines()[1:]
+        return {int(l.split(None, 1)[0]) for l in out if str(self.port) in l} - {os.getpid()}
+
+    def start(self, head_gpus: int = 0):
+        common = ["--num-cpus", "1", "--disable-usage-stats"]
+        try:
+            subprocess.run([self.ray, "start", "--head", "--port", str(self.port), "--include-dashboard", "false",
+                            "--num-gpus", str(head_gpus)] + common, env=self.env, check=True, capture_output=True,
+                           timeout=120)
+            self.head_pids = self._own()
+            subprocess.run([self.ray, "start", "--address", self.address, "--num-gpus", "0"] + common, env=self.env,
+                           check=True, capture_output=True, timeout=120)
+            self.worker_pids = self._own() - self.head_pids
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def nodes(self) -> list[dict]:
+        code = ("import json, ray; ray.init(address=%r, log_to_driver=False); "
+                "print(json.dumps([{'id': n['NodeID'][:12], 'gpus': n['Resources'].get('GPU', 0)} "
+                "for n in ray.nodes() if n['Alive']]))" % self.address)
+        out = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    @staticmethod
+    def _kill_tree(pids):
+        import signal
+        out = subprocess.run(["ps", "-eo", "pid,ppid"], capture_output=True, text=True).stdout.splitlines()[1:]
+        children = {}
+        for l in out:
+            a, b = map(int, l.split())
+            children.setdefault(b, []).append(a)
+        todo, seen = list(pids), set()
+        while todo:
+            p = todo.pop()
+            if p in seen:
+                continue
+            seen.add(p)
+            todo += children.get(p, [])
+        for p in seen:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def kill_worker_node(self):
+        self._kill_tree(self.worker_pids)
+
+    def stop(self):
+        self._kill_tree(self._own() | self.head_pids | self.worker_pids)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    pytest.importorskip("ray")
+    cl = TwoNodeCluster()
+    try:
+        yield cl.start(head_gpus=1)   # the head declares a fake GPU: Ray schedules by declared resources
+    finally:
+        cl.stop()
+
+
+def _sweep(cl, root, models, plugin, *extra):
+    cmd = [sys.executable, "-m", "mrsbench", "sweep", "--models", models, "--presets", "tiny", "--seeds", "0",
+           "--address", cl.address, "--root", str(root), "--plugins", str(plugin), "--no-progress", "--json", *extra]
+    return subprocess.Popen(cmd, env=cl.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_node_cluster_sweep(cluster, sequential, plugin, tmp_path):
+    """Cells run on both nodes; the results equal the sequential run's within the reproduce tolerance; a generator
+    declaring a GPU runs on the node that has one; MLflow has the parent run and every child."""
+    from mrsbench.boards.submit import compare_metrics
+    nodes = cluster.nodes()
+    assert len(nodes) == 2
+    gpu_node = next(n["id"] for n in nodes if n["gpus"] > 0)
+    root = tmp_path / "root"
+    p = _sweep(cluster, root, "pca,bootstrap,gpupca", plugin, "--tracking-uri", f"sqlite:///{tmp_path / 'ml.db'}")
+    out, err = p.communicate(timeout=900)
+    assert p.returncode == 0, err[-3000:]
+    rep = json.loads(out)
+    cells = {c["model"]: c for c in rep["cells"]}
+    assert all(c["status"] == "done" for c in cells.values()), rep
+    assert len({c["node"] for c in cells.values()}) == 2, f"cells did not run on both nodes: {nodes}, {rep}"
+    assert cells["gpupca"]["node"] == gpu_node
+    assert set(rep["timeline"]["nodes"]) == {n["id"] for n in nodes}
+    assert len(rep["timeline"]["shared"]) == 1        # (dataset, preset, seed) computed once for the cluster
+    a = json.loads((sequential[0] / "simgaba-small" / "tiny" / "pca-seed0.json").read_text())
+    b = json.loads((root / "simgaba-small" / "tiny" / "pca-seed0.json").read_text())
+    assert all(ok for _, _, _, ok in compare_metrics(a["metrics"], b["metrics"]))
+    from mlflow import MlflowClient
+    c = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'ml.db'}")
+    runs = c.search_runs([c.get_experiment_by_name("mrsbench-sweep").experiment_id])
+    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parent) == 1 and parent[0].data.metrics["cells_done"] == 3
+    assert sorted(r.data.params["model"] for r in children) == ["bootstrap", "gpupca", "pca"]
+    assert all(r.info.status == "FINISHED" for r in children + parent)
+
+
+def test_killing_the_worker_node_mid_sweep(cluster, plugin, tmp_path):
+    """The worker node dies while fitting a cell: Ray runs that cell again on the head (or the sweep reports it
+    failed); whatever happens, every results file there is complete and valid and nothing half-written remains."""
+    import time
+    from mrsbench.boards.leaderboard import validate_results
+    nodes = [n["id"] for n in cluster.nodes()]
+    root = tmp_path / "root"
+    markers = Path(plugin).parent / "markers"
+    p = _sweep(cluster, root, "sleepy,sleepy2", plugin, "--no-track")
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:   # both cells fitting, one per node
+            seen = {m.name.split("-")[0] for m in markers.glob("*")} if markers.is_dir() else set()
+            if len(seen & set(nodes)) == 2:
+                break
+            time.sleep(0.5)
+        assert len(seen & set(nodes)) == 2, f"the cells did not start on both nodes: {seen}"
+        cluster.kill_worker_node()
+        out, err = p.communicate(timeout=600)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode in (0, 1), err[-3000:]
+    rep = json.loads(out)   # --json: the report alone on stdout (Ray's notes of the lost node go to stderr)
+    head = next(n["id"] for n in cluster.nodes() if n["gpus"] > 0)
+    for c in rep["cells"]:
+        f = root / "simgaba-small" / "tiny" / f"{c['model']}-seed0.json"
+        if c["status"] == "done":
+            assert validate_results(json.loads(f.read_text())) == []
+        else:
+            assert c["status"] == "failed" and c["error"] and not f.exists()
+    assert not list(root.rglob(".tmp*"))
+    # the cell that was on the dead node ran again on the head, or was reported failed
+    done = [c for c in rep["cells"] if c["status"] == "done"]
+    assert {c["node"] for c in done} <= {head} and (len(done) == 2 or any(c["status"] == "failed" for c in rep["cells"]))

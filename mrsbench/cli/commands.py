@@ -94,8 +94,21 @@ def _cmd_sweep(args) -> int:
         doc["track"] = False
     if not doc.get("models"):
         raise InputError("sweep", "no models: give --models or a sweep file with models")
-    report = run_sweep(SweepSpec(**doc), progress=not args.no_progress and not args.json)
-    print(_json.dumps(report.to_dict(), indent=1) if args.json else report.text())
+    if args.json:   # stdout holds the report only: what Ray prints there (a node lost, a task retried) goes to stderr
+        import os
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+        try:
+            report = run_sweep(SweepSpec(**doc), progress=False)
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        print(_json.dumps(report.to_dict(), indent=1))
+    else:
+        report = run_sweep(SweepSpec(**doc), progress=not args.no_progress)
+        print(report.text())
     return 1 if report.failed else 0
 
 

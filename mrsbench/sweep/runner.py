@@ -19,13 +19,11 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mrsbench.core.files import atomic_path
-from mrsbench.core.errors import InputError, MRSBenchError
-
-
+from mrsbench.core.errors import InputError
+from mrsbench.sweep.report import CellOutcome, SweepReport, _error_line  # noqa: F401  (re-exported)
 from mrsbench.sweep.spec import SPEC_KEYS, Cell, SweepSpec, load_sweep_file  # noqa: F401  (re-exported)
 
 
@@ -75,12 +73,28 @@ def shared_task(dataset: str, preset: str, seed: int, cpus: float = 1.0):
     if cpus:
         _limit_threads(cpus)
     pr = get_preset(preset)
-    return shared_for(cell_data(dataset, pr, seed, progress=False), pr, seed, progress=False)
+    t0 = time.time()
+    sw = shared_for(cell_data(dataset, pr, seed, progress=False), pr, seed, progress=False)
+    sw.computed_on = {"node": _node(), "start": t0, "end": time.time()}   # the sweep's timeline (not pickled work)
+    return sw
 
 
-def cell_task(cell: Cell, plugins: list[str], shared=None, cpus: float = 1.0) -> tuple[dict, dict]:
+def _node() -> str:
+    """The Ray node this runs on (first 12 hex digits of its id), or "local" outside Ray."""
+    try:
+        import ray
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()[:12]
+    except ImportError:
+        pass
+    return "local"
+
+
+def cell_task(cell: Cell, plugins: list[str], shared=None, cpus: float = 1.0) -> tuple[dict, dict, dict]:
     """Run one cell exactly as ``mrsbench run`` does (untracked, into a temporary folder). Returns
-    (results document, {figure file name: bytes})."""
+    (results document, {figure file name: bytes}, where and when it ran: node, start and end wall-clock times, the
+    shared work's)."""
+    t0 = time.time()
     from mrsbench.generators import registry
     from mrsbench.harness.evaluator import run
     if cpus:
@@ -90,7 +104,8 @@ def cell_task(cell: Cell, plugins: list[str], shared=None, cpus: float = 1.0) ->
         results, run_dir = run(cell.model, dataset=cell.dataset, preset=cell.preset, seed=cell.seed, out=tmp,
                                plugins=plugins, progress=False, track=False, shared=shared)
         figs = {f: (run_dir / f).read_bytes() for f in results.get("figures", [])}
-    return results, figs
+    return results, figs, {"node": _node(), "start": t0, "end": time.time(),
+                           "shared": getattr(shared, "computed_on", None)}
 
 
 def publish(cell: Cell, root: Path, results: dict, figures: dict) -> Path:
@@ -105,68 +120,6 @@ def publish(cell: Cell, root: Path, results: dict, figures: dict) -> Path:
 
 
 # --- the sweep ----------------------------------------------------------------------------------
-
-@dataclass
-class CellOutcome:
-    cell: Cell
-    status: str                  # "done", "skipped", "failed"
-    path: str | None = None
-    error: str | None = None
-    wall_s: float | None = None
-
-
-@dataclass
-class SweepReport:
-    backend: str
-    outcomes: list[CellOutcome]
-    wall_s: float
-    boards: list[str] = field(default_factory=list)
-    tracking_uri: str | None = None
-    shared_s: dict = field(default_factory=dict)
-
-    @property
-    def failed(self) -> list[CellOutcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
-
-    def counts(self) -> dict:
-        c = {"done": 0, "skipped": 0, "failed": 0}
-        for o in self.outcomes:
-            c[o.status] += 1
-        return c
-
-    def to_dict(self) -> dict:
-        return {"backend": self.backend, "wall_s": round(self.wall_s, 3), "counts": self.counts(),
-                "cells": [dict(asdict(o.cell), status=o.status, path=o.path, error=o.error, wall_s=o.wall_s)
-                          for o in self.outcomes], "boards": self.boards, "tracking_uri": self.tracking_uri,
-                "shared_work_s": self.shared_s}
-
-    def text(self) -> str:
-        c = self.counts()
-        hours = self.wall_s / 3600
-        rate = f", {c['done'] / hours:.0f} cells/hour" if c["done"] and hours > 0 else ""
-        lines = [f"sweep ({self.backend}): {c['done']} computed, {c['skipped']} already done, {c['failed']} failed "
-                 f"in {self.wall_s:.0f} s{rate}"]
-        for o in self.outcomes:
-            if o.status == "done":
-                lines.append(f"  done   {o.cell.label()}: {o.wall_s:.0f} s -> {o.path}")
-        for k, v in self.shared_s.items():
-            lines.append(f"  shared work {k}: {v:.0f} s (once for all its models)")
-        for o in self.failed:
-            lines.append(f"  FAILED {o.cell.label()}: {o.error}")
-        for b in self.boards:
-            lines.append(f"  leaderboard: {b}")
-        if self.tracking_uri:
-            lines.append(f"  MLflow: mlflow ui --backend-store-uri {self.tracking_uri}")
-        return "\n".join(lines)
-
-
-def _error_line(e: BaseException) -> str:
-    """One line for a failed cell: the innermost mrsbench error's message where there is one."""
-    cause = getattr(e, "cause", None) or e   # ray.exceptions.RayTaskError carries the original as .cause
-    msg = str(cause).strip().splitlines()
-    text = msg[0] if isinstance(cause, MRSBenchError) and msg else f"{type(cause).__name__}: {' '.join(msg)[:300]}"
-    return text[:400]
-
 
 def _backend(spec: SweepSpec) -> str:
     if spec.backend not in ("auto", "ray", "local"):
@@ -246,12 +199,13 @@ def run_sweep(spec: SweepSpec, progress: bool = True, log=_note) -> SweepReport:
             bar.set_postfix_str(f"{o.cell.model} seed {o.cell.seed}: {o.status}")
 
     shared_times: dict = {}   # local backend: seconds of each group's shared work (incl. reading the cache)
+    timeline = {"wall0": time.time() - (time.perf_counter() - t0), "shared": {}}
     try:
         if todo:
             if backend == "ray":
-                _run_ray(spec, todo, plugins, root, finished, log)
+                _run_ray(spec, todo, plugins, root, finished, log, timeline)
             else:
-                _run_local(spec, todo, plugins, root, finished, shared_times)
+                _run_local(spec, todo, plugins, root, finished, shared_times, timeline)
     finally:
         if bar is not None:
             bar.close()
@@ -259,7 +213,8 @@ def run_sweep(spec: SweepSpec, progress: bool = True, log=_note) -> SweepReport:
             tracker.close(outcomes, time.perf_counter() - t0)
     report = SweepReport(backend, [outcomes[c] for c in cells], time.perf_counter() - t0,
                          tracking_uri=tracker.uri if tracker is not None else None,
-                         shared_s={"/".join(map(str, k)): v for k, v in shared_times.items()})
+                         shared_s={"/".join(map(str, k)): v for k, v in shared_times.items()},
+                         shared_timeline=timeline["shared"])
     if spec.leaderboard:
         from mrsbench.boards.leaderboard import write_leaderboard
         folders = sorted({c.path(root).parent for c in cells if outcomes[c].status in ("done", "skipped")})
@@ -268,7 +223,19 @@ def run_sweep(spec: SweepSpec, progress: bool = True, log=_note) -> SweepReport:
     return report
 
 
-def _run_local(spec, todo, plugins, root, finished, shared_times: dict) -> None:
+def _done(c: Cell, path, results: dict, info: dict, timeline: dict) -> CellOutcome:
+    """A computed cell's outcome, placed on the sweep's timeline (seconds from its start; its group's shared work
+    too, the first time a cell reports it)."""
+    w0 = timeline["wall0"]
+    sh = info.get("shared")
+    if sh:
+        timeline["shared"].setdefault("/".join(map(str, (c.dataset, c.preset, c.seed))), {
+            "node": sh["node"], "start_s": round(sh["start"] - w0, 1), "end_s": round(sh["end"] - w0, 1)})
+    return CellOutcome(c, "done", str(path), wall_s=results["wall_time_s"]["total"], node=info["node"],
+                       start_s=round(info["start"] - w0, 1), end_s=round(info["end"] - w0, 1))
+
+
+def _run_local(spec, todo, plugins, root, finished, shared_times: dict, timeline: dict) -> None:
     """Sequential, in this process: one group's shared work, then its models' cells."""
     groups: dict = {}
     for c in todo:
@@ -287,15 +254,47 @@ def _run_local(spec, todo, plugins, root, finished, shared_times: dict) -> None:
         for c in cells:
             t = time.perf_counter()
             try:
-                results, figs = cell_task(c, plugins, shared, cpus=0)
+                results, figs, info = cell_task(c, plugins, shared, cpus=0)
             except Exception as e:
                 finished(CellOutcome(c, "failed", error=_error_line(e), wall_s=round(time.perf_counter() - t, 1)))
                 continue
             path = publish(c, root, results, figs)
-            finished(CellOutcome(c, "done", str(path), wall_s=results["wall_time_s"]["total"]), results)
+            finished(_done(c, path, results, info, timeline), results)
 
 
-def _run_ray(spec, todo, plugins, root, finished, log) -> None:
+class _Placer:
+    """Round-robin over the alive nodes' cell slots (CPUs // CPUs per cell; GPU cells over the nodes with GPUs),
+    interleaved by node, as soft node affinity that spills to another node when the chosen one is busy."""
+
+    def __init__(self, ray, cpus_per_cell: float):
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        per = max(cpus_per_cell, 1e-9)
+        self.slots = self._interleave({n["NodeID"]: int(n["Resources"].get("CPU", 0) // per) for n in nodes})
+        self.gpu_slots = self._interleave({n["NodeID"]: int(n["Resources"].get("GPU", 0)) for n in nodes})
+        self.i = {False: 0, True: 0}
+
+    @staticmethod
+    def _interleave(counts: dict) -> list:
+        out, k = [], 0
+        while any(c > k for c in counts.values()):
+            out += [n for n, c in counts.items() if c > k]
+            k += 1
+        return out
+
+    def next(self, gpus: float):
+        slots = self.gpu_slots if gpus else self.slots
+        if len(set(slots)) < 2:
+            return "DEFAULT"   # one node: nothing to place
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        node = slots[self.i[bool(gpus)] % len(slots)]
+        self.i[bool(gpus)] += 1
+        try:
+            return NodeAffinitySchedulingStrategy(node, soft=True, _spill_on_unavailable=True)
+        except TypeError:   # a Ray without the spill option: soft affinity alone
+            return NodeAffinitySchedulingStrategy(node, soft=True)
+
+
+def _run_ray(spec, todo, plugins, root, finished, log, timeline: dict) -> None:
     import ray
 
     started = False
@@ -318,10 +317,13 @@ def _run_ray(spec, todo, plugins, root, finished, log) -> None:
         groups: dict = {}
         pending = {}
         warned: set = set()
+        placer = _Placer(ray, spec.cpus_per_cell)
         for c in todo:
             key = (c.dataset, c.preset, c.seed)
             if key not in groups:
-                groups[key] = shared_remote.options(num_cpus=spec.cpus_per_cell, max_retries=0).remote(
+                # max_retries: system failures only (a node lost; application errors are not retried): the shared
+                # work lives in the cluster's object store, and a copy lost with its node is recomputed (lineage)
+                groups[key] = shared_remote.options(num_cpus=spec.cpus_per_cell, max_retries=2).remote(
                     c.dataset, c.preset, c.seed, spec.cpus_per_cell)
             gpus = spec.gpus_per_cell
             if gpus is None:
@@ -331,7 +333,12 @@ def _run_ray(spec, todo, plugins, root, finished, log) -> None:
                     log(f"note: {c.model} asks for a GPU but the Ray cluster has none; its cells run on CPU")
                     warned.add(c.model)
                 gpus = 0
-            ref = cell_remote.options(num_cpus=spec.cpus_per_cell, num_gpus=gpus, max_retries=0).remote(
+            # placement: cells are CPU-bound and minutes long; Ray's own policies left a free node idle while cells
+            # queued on another (measured on a two-node cluster, tests/test_sweep.py), so each cell is given a node
+            # round-robin over the nodes' cell slots, softly (a busy or lost node's cell runs elsewhere); a cell on
+            # a node that dies is run again (max_retries: system failures only, a generator's error fails at once)
+            ref = cell_remote.options(num_cpus=spec.cpus_per_cell, num_gpus=gpus, max_retries=2,
+                                      scheduling_strategy=placer.next(gpus)).remote(
                 c, plugins, groups[key], spec.cpus_per_cell)
             pending[ref] = (c, time.perf_counter())
         while pending:
@@ -339,12 +346,12 @@ def _run_ray(spec, todo, plugins, root, finished, log) -> None:
             for ref in ready:
                 c, t = pending.pop(ref)
                 try:
-                    results, figs = ray.get(ref)
+                    results, figs, info = ray.get(ref)
                 except Exception as e:
                     finished(CellOutcome(c, "failed", error=_error_line(e), wall_s=round(time.perf_counter() - t, 1)))
                     continue
                 path = publish(c, root, results, figs)
-                finished(CellOutcome(c, "done", str(path), wall_s=results["wall_time_s"]["total"]), results)
+                finished(_done(c, path, results, info, timeline), results)
     finally:
         if started:
             ray.shutdown()
