@@ -199,79 +199,7 @@ def test_local_ray_sweep_matches_sequential(sequential, tmp_path, plugin, monkey
 
 # --- a real two-node Ray cluster (issue 42) ------------------------------------------------------
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class TwoNodeCluster:
-    """`ray start --head` and a second `ray start --address`, each its own raylet with 1 CPU, on this machine; the
-    head optionally declaring a (fake) GPU. Stopped by killing exactly its own processes and their children (not
-    `ray stop`, which would stop every Ray on the machine)."""
-
-    def __init__(self):
-        import shutil
-        self.ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
-        self.port = _free_port()
-        self.env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
-        self.address = f"127.0.0.1:{self.port}"
-        self.head_pids: set = set()
-        self.worker_pids: set = set()
-
-    def _own(self) -> set:
-        out = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True).stdout.splitlines()[1:]
-        return {int(l.split(None, 1)[0]) for l in out if str(self.port) in l} - {os.getpid()}
-
-    def start(self, head_gpus: int = 0):
-        common = ["--num-cpus", "1", "--disable-usage-stats"]
-        try:
-            subprocess.run([self.ray, "start", "--head", "--port", str(self.port), "--include-dashboard", "false",
-                            "--num-gpus", str(head_gpus)] + common, env=self.env, check=True, capture_output=True,
-                           timeout=120)
-            self.head_pids = self._own()
-            subprocess.run([self.ray, "start", "--address", self.address, "--num-gpus", "0"] + common, env=self.env,
-                           check=True, capture_output=True, timeout=120)
-            self.worker_pids = self._own() - self.head_pids
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def nodes(self) -> list[dict]:
-        code = ("import json, ray; ray.init(address=%r, log_to_driver=False); "
-                "print(json.dumps([{'id': n['NodeID'][:12], 'gpus': n['Resources'].get('GPU', 0)} "
-                "for n in ray.nodes() if n['Alive']]))" % self.address)
-        out = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120)
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-    @staticmethod
-    def _kill_tree(pids):
-        import signal
-        out = subprocess.run(["ps", "-eo", "pid,ppid"], capture_output=True, text=True).stdout.splitlines()[1:]
-        children = {}
-        for l in out:
-            a, b = map(int, l.split())
-            children.setdefault(b, []).append(a)
-        todo, seen = list(pids), set()
-        while todo:
-            p = todo.pop()
-            if p in seen:
-                continue
-            seen.add(p)
-            todo += children.get(p, [])
-        for p in seen:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-    def kill_worker_node(self):
-        self._kill_tree(self.worker_pids)
-
-    def stop(self):
-        self._kill_tree(self._own() | self.head_pids | self.worker_pids)
+from raycluster import TwoNodeCluster  # noqa: E402  (tests/raycluster.py)
 
 
 @pytest.fixture(scope="module")
@@ -307,7 +235,8 @@ def test_two_node_cluster_sweep(cluster, sequential, plugin, tmp_path):
     assert len({c["node"] for c in cells.values()}) == 2, f"cells did not run on both nodes: {nodes}, {rep}"
     assert cells["gpupca"]["node"] == gpu_node
     assert set(rep["timeline"]["nodes"]) == {n["id"] for n in nodes}
-    assert len(rep["timeline"]["shared"]) == 1        # (dataset, preset, seed) computed once for the cluster
+    # the (dataset, preset, seed) group's shared work: computed once for the cluster, every cell got that one
+    assert [v["computed"] for v in rep["timeline"]["shared"].values()] == [1]
     a = json.loads((sequential[0] / "simgaba-small" / "tiny" / "pca-seed0.json").read_text())
     b = json.loads((root / "simgaba-small" / "tiny" / "pca-seed0.json").read_text())
     assert all(ok for _, _, _, ok in compare_metrics(a["metrics"], b["metrics"]))

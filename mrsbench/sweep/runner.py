@@ -214,7 +214,8 @@ def run_sweep(spec: SweepSpec, progress: bool = True, log=_note) -> SweepReport:
     report = SweepReport(backend, [outcomes[c] for c in cells], time.perf_counter() - t0,
                          tracking_uri=tracker.uri if tracker is not None else None,
                          shared_s={"/".join(map(str, k)): v for k, v in shared_times.items()},
-                         shared_timeline=timeline["shared"])
+                         shared_timeline={k: {a: b for a, b in v.items() if a != "_seen"}
+                                          for k, v in timeline["shared"].items()})
     if spec.leaderboard:
         from mrsbench.boards.leaderboard import write_leaderboard
         folders = sorted({c.path(root).parent for c in cells if outcomes[c].status in ("done", "skipped")})
@@ -228,9 +229,13 @@ def _done(c: Cell, path, results: dict, info: dict, timeline: dict) -> CellOutco
     too, the first time a cell reports it)."""
     w0 = timeline["wall0"]
     sh = info.get("shared")
-    if sh:
-        timeline["shared"].setdefault("/".join(map(str, (c.dataset, c.preset, c.seed))), {
-            "node": sh["node"], "start_s": round(sh["start"] - w0, 1), "end_s": round(sh["end"] - w0, 1)})
+    if sh:   # "computed": how many times the group's shared work was computed (1: once for the whole cluster)
+        g = timeline["shared"].setdefault("/".join(map(str, (c.dataset, c.preset, c.seed))), {
+            "node": sh["node"], "start_s": round(sh["start"] - w0, 1), "end_s": round(sh["end"] - w0, 1),
+            "computed": 0, "_seen": []})
+        if (sh["node"], sh["start"]) not in g["_seen"]:
+            g["_seen"].append((sh["node"], sh["start"]))
+            g["computed"] += 1
     return CellOutcome(c, "done", str(path), wall_s=results["wall_time_s"]["total"], node=info["node"],
                        start_s=round(info["start"] - w0, 1), end_s=round(info["end"] - w0, 1))
 

@@ -5,6 +5,7 @@ per model-seed on 2 CPU cores (<= 150 s for pca and physics), with the shared wo
 
 Run: python -m pytest tests/perf/test_perf_sweep.py --benchmark-enable -s
 """
+import json
 import time
 
 import pytest
@@ -83,3 +84,40 @@ def test_bench_paper_cell(benchmark, tmp_path, monkeypatch, model):
     benchmark.extra_info.update(cold_s=cold["wall_time_s"], warm_s=warm["wall_time_s"])
     print(f"\n{model} paper: cold {cold['wall_time_s']['total']:.0f} s, warm {warm['wall_time_s']['total']:.0f} s; "
           f"warm stages {warm['wall_time_s']}")
+
+
+def _cluster_sweep(root, nodes: int, models: str, seeds: str, preset: str = "quick") -> tuple[float, dict]:
+    """Seconds for `mrsbench sweep --address` on a fresh cluster of ``nodes`` `ray start` nodes x 1 CPU (its start
+    not counted), a fresh shared cache; and the sweep's report (its timeline)."""
+    import json
+    import subprocess
+    import sys
+    from raycluster import TwoNodeCluster
+    cl = TwoNodeCluster({"MRSBENCH_SHARED_DIR": str(root / "shared")})
+    try:
+        cl.start(nodes=nodes)
+        env = cl.env
+        cmd = [sys.executable, "-m", "mrsbench", "sweep", "--models", models, "--presets", preset, "--seeds", seeds,
+               "--address", cl.address, "--root", str(root / "out"), "--no-track", "--json"]
+        t = time.perf_counter()
+        p = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+        return time.perf_counter() - t, json.loads(p.stdout)
+    finally:
+        cl.stop()
+
+
+@pytest.mark.heavy
+def test_bench_cluster_scaling_one_vs_two_nodes(benchmark, tmp_path):
+    """Issue 42: the same grid (vae, vae[strategy=random] x seeds 0,1 on quick: cells of ~30 s, shared work ~30 s per
+    seed) on a fresh 1-node x 1-CPU cluster and a fresh 2-node x 1-CPU cluster, measured in one run. Target: >= 1.6x.
+    Each cluster has its own fresh shared-work cache (the nodes' environment), so both compute the shared work."""
+    pytest.importorskip("ray")
+    grid = dict(models="vae,vae[strategy=random]", seeds="0,1")
+    t1, r1 = _cluster_sweep(tmp_path / "one", 1, **grid)
+    t2, r2 = benchmark.pedantic(_cluster_sweep, args=(tmp_path / "two", 2), kwargs=grid, rounds=1, iterations=1)
+    assert r1["counts"]["done"] == r2["counts"]["done"] == 4
+    benchmark.extra_info.update(one_node_s=round(t1, 1), two_nodes_s=round(t2, 1), speedup=round(t1 / t2, 2),
+                                timeline_one=r1["timeline"], timeline_two=r2["timeline"])
+    print(f"\n1 node: {t1:.1f} s, 2 nodes: {t2:.1f} s, speed-up {t1 / t2:.2f}x\n"
+          f"timeline 1 node: {json.dumps(r1['timeline'])}\ntimeline 2 nodes: {json.dumps(r2['timeline'])}\n"
+          f"cells 2 nodes: {[(c['model'], c['seed'], c['node'], c['start_s'], c['end_s']) for c in r2['cells']]}")
