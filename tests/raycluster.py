@@ -85,3 +85,9 @@ class TwoNodeCluster:
 
     def stop(self):
         self._kill_tree(self._own() | self.head_pids | self.worker_pids)
+        marker = Path("/tmp/ray/ray_current_cluster")   # `ray start` leaves its address for later ray.init() calls
+        try:
+            if self.address.split(":")[-1] in marker.read_text():
+                marker.unlink()
+        except OSError:
+            pass

@@ -212,8 +212,9 @@ def test_boards_never_rank_what_validate_rejects(tmp_path, capsys):
     import shutil
     board = tmp_path / "simgaba-small" / "quick"
     board.mkdir(parents=True)
-    for f in COMMITTED.glob("*-seed*.json"):
-        shutil.copy(f, board / f.name)
+    for f in COMMITTED.glob("*-seed*.json"):   # the generators without settings variants and the references
+        if "[" not in f.name and not f.name.startswith("augmentrum"):   # (fewer rows: the board builds 3x faster)
+            shutil.copy(f, board / f.name)
     from mrsbench.harness.outputs import results_checksum
     # an edited checksum-mismatching file, and an edited metric with its checksum recomputed
     a = json.loads((board / "pca-seed0.json").read_text())

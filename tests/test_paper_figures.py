@@ -19,7 +19,7 @@ def tiny_run(tmp_path_factory):
 
 
 def test_figure5_points_are_the_runs_points(tiny_run):
-    from mrsbench.harness.paper_figures import collect
+    from mrsbench.boards.paper_figures import collect
     from mrsbench.metrics.twosample import kde_overlap
     doc = json.loads(tiny_run.read_text())
     data = collect([tiny_run], progress=False)
@@ -44,7 +44,7 @@ def test_report_writes_both_figures_from_the_cli(tiny_run, tmp_path):
 
 
 def test_report_refuses_results_of_different_cells(tiny_run, tmp_path):
-    from mrsbench.harness.paper_figures import collect
+    from mrsbench.boards.paper_figures import collect
     doc = json.loads(tiny_run.read_text())
     other = tmp_path / "other.json"
     other.write_text(json.dumps(dict(doc, seed=1)))

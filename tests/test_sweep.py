@@ -46,7 +46,7 @@ PLUGIN = textwrap.dedent("""
         resources = {"num_gpus": 1}
 
     class Sleepy(PCAGenerator):
-        '''Notes the Ray node it is fitted on (a file beside this plugin), then takes 12 s.'''
+        '''Notes the Ray node it is fitted on (a file beside this plugin), then takes 6 s.'''
         name = "sleepy"
         def fit(self, train, seed=0, val=None):
             import time, ray
@@ -54,7 +54,7 @@ PLUGIN = textwrap.dedent("""
             d = Path(__file__).parent / "markers"
             d.mkdir(exist_ok=True)
             (d / f"{ray.get_runtime_context().get_node_id()[:12]}-{os.getpid()}").touch()
-            time.sleep(12)
+            time.sleep(6)
             return super().fit(train, seed=seed, val=val)
 
     class Sleepy2(Sleepy):

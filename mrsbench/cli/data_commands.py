@@ -259,7 +259,7 @@ def _cmd_cache(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from mrsbench.harness.paper_figures import report
+    from mrsbench.boards.paper_figures import report
     for p in report(args.results, args.out, plugins=args.plugins, progress=not args.no_progress):
         print(f"wrote {p}")
     return 0

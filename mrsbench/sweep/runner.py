@@ -311,7 +311,9 @@ def _run_ray(spec, todo, plugins, root, finished, log, timeline: dict) -> None:
             # the workers of the embedded cluster inherit the driver's environment (MRSBENCH_*, MLFLOW_*): its
             # raylet is this process's child. No runtime_env: a job-level one keeps the workers Ray starts with
             # the cluster from taking tasks and makes it start others (measured: 1-2 s of a 36 s tiny sweep)
-            ray.init(num_cpus=spec.workers or os.cpu_count(), **kw)
+            # address="local": a new instance even where `ray start` left a cluster on this machine (ray.init()
+            # alone would join that one, and refuse num_cpus)
+            ray.init(address="local", num_cpus=spec.workers or os.cpu_count(), **kw)
         started = True
     try:
         have_gpu = ray.cluster_resources().get("GPU", 0) > 0
