@@ -150,7 +150,7 @@ def _coerce(s: Setting, value, who: str):
     return v
 
 
-def _lookup(cls, who: str) -> dict[str, Setting]:
+def _lookup(cls) -> dict[str, Setting]:
     return {s.name: s for s in declared(cls)}
 
 
@@ -174,7 +174,7 @@ def effective_defaults(cls, base_kwargs: dict) -> dict:
 def normalise(cls, name: str, settings: dict, base_kwargs: dict | None = None) -> dict:
     """``settings`` checked and typed against the class; those equal to the harness's value dropped. A key may be
     given as a field's own name or as ``arg.field``. Unknown or ill-typed: one line naming the generator."""
-    known = _lookup(cls, name)
+    known = _lookup(cls)
     by_path = {".".join(s.path): s for s in known.values()}
     eff = effective_defaults(cls, base_kwargs or {})
     out = {}
@@ -192,7 +192,7 @@ def normalise(cls, name: str, settings: dict, base_kwargs: dict | None = None) -
 def build(cls, name: str, base_kwargs: dict, settings: dict):
     """An instance of ``cls`` made with ``base_kwargs`` and the (normalised) ``settings`` on top; an argument the
     class rejects is one line naming the generator."""
-    known = _lookup(cls, name)
+    known = _lookup(cls)
     kwargs = dict(base_kwargs)
     nested: dict[str, dict] = {}
     for key, v in settings.items():
