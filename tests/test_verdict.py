@@ -21,7 +21,7 @@ def gaba_err_of(n):
     return 40.0 / np.sqrt(n)
 
 
-def make_doc(model, eff, eff_gaba, precision, seed=0, noise=0.2, description=""):
+def make_doc(model, eff, eff_gaba, precision, seed=0, noise=0.2, description="", copied=None):
     """A results document whose per-subject statistics put the augmented 20-transient scan at ``eff`` effective
     transients by shape and ``eff_gaba`` by GABA+ error (per subject, with small noise), and whose precision
     pseudo-values centre on ``precision``."""
@@ -38,6 +38,9 @@ def make_doc(model, eff, eff_gaba, precision, seed=0, noise=0.2, description="")
              "application.aug_shape.sum": shape_of(e)[:, None], "application.aug_shape.count": np.ones((S, 1)),
              "application.aug_gaba_err.sum": gaba_err_of(eg)[:, None], "application.aug_gaba_err.count": np.ones((S, 1)),
              "embedding.pv.precision": precision + rng.normal(0, 0.01, S)}
+    if copied is not None:   # the copied-noise probe's per-subject numerators and denominators
+        stats["application.copied_noise.sum"] = copied * np.ones(S)
+        stats["application.copied_noise.count"] = np.ones(S)
     metrics = {f"application.curve.n{g}.shape_score": float(shape_of(g)) for g in GRID}
     for kind in ("subset", "augmented"):
         for k in ("snr", "shape_score", "mse"):
@@ -100,7 +103,7 @@ def test_a_reference_row_outscoring_generators(tmp_path):
     rows = {r["model"]: r for r in lb["rows"]}
     assert rows["weak"]["position"] == 1 and rows["bootstrap"]["position"] is None   # not a contestant
     assert lb["rows"][0]["model"] == "weak"
-    assert "worse than resampling the short scan (bootstrap): weak" in lb["verdict"]
+    assert "worse than resampling the short scan (bootstrap, 1.0x): weak" in lb["verdict"]
     assert rows["weak"]["bracket"] is None   # no ceiling on this board
 
 
@@ -109,3 +112,25 @@ def test_no_significant_lead_is_said_so(tmp_path):
     lb = board(tmp_path, [make_doc("one", 30, 20, 0.8, noise=3.0), make_doc("two", 29.5, 20, 0.8, noise=3.0)])
     assert "not significantly more than" in lb["verdict"]
     assert {r["position"] for r in lb["rows"]} == {1}
+
+
+def test_generators_are_placed_above_the_strongest_floor(tmp_path):
+    """Several "adds nothing" rows: a generator is credited only for what it adds beyond the best of them."""
+    lb = board(tmp_path, [make_doc("gen", 50, 30, 0.8), make_doc("level", 40, 20, 0.8),
+                          make_doc("bootstrap", 20, 16, 0.8), make_doc("smoothed", 30, 16, 0.8),
+                          make_doc("subset-lcm", 40, 18, 0.8), make_doc("oracle", 60, 40, 0.8)])
+    rows = {r["model"]: r for r in lb["rows"]}
+    assert {rows[m]["role"] for m in ("bootstrap", "smoothed", "subset-lcm")} == {"floor"}
+    assert lb["floor_model"] == "subset-lcm"
+    assert rows["gen"]["bracket"] == pytest.approx(100 * (50 - 40) / (60 - 40), abs=3)
+    assert rows["level"]["bracket"] == pytest.approx(0, abs=3)
+    assert "no better than the short scan's own LCM model fit (subset-lcm, 2.0x): level" in lb["verdict"]
+    assert [r["model"] for r in lb["rows"]][-4:] == ["bootstrap", "smoothed", "subset-lcm", "oracle"]
+
+
+def test_copied_noise_is_flagged(tmp_path):
+    lb = board(tmp_path, [make_doc("copier", 30, 20, 0.8, copied=0.8), make_doc("fresh", 30, 20, 0.8, copied=0.05)])
+    rows = {r["model"]: r for r in lb["rows"]}
+    assert "copied noise" in rows["copier"]["flags"] and "copied noise" not in rows["fresh"]["flags"]
+    assert rows["copier"]["application.copied_noise"]["mean"] == pytest.approx(0.8)
+    assert "Copied noise (their transients carry the short scan's own noise): copier." in lb["verdict"]

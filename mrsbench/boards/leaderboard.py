@@ -1,5 +1,4 @@
-"""Leaderboards and validation of results files (comparison: :mod:`mrsbench.boards.compare`; submission:
-:mod:`mrsbench.boards.submit`)."""
+"""Leaderboards and validation of results files (comparison: boards.compare; submission: boards.submit)."""
 from __future__ import annotations
 
 import json
@@ -10,6 +9,7 @@ import numpy as np
 from mrsbench.core.files import atomic_path, result_files
 from mrsbench.core.errors import InputError
 from mrsbench.harness.evaluator import HARNESS_VERSION, SCHEMA, results_checksum
+from mrsbench.metrics.copied import FLAG_THRESHOLD as COPIED_FLAG
 
 # Headline columns, grouped by family: (metric key, short label, direction, family). Direction: "higher",
 # "lower", or a target value the metric should be close to. "{n}" is the preset's middle short-scan size
@@ -27,6 +27,7 @@ COLUMN_SPECS = [
     ("embedding.mmd2", "MMD²", "lower", "fidelity"),
     ("application.noise_ratio", "noise ratio", 1.0, "honesty"),
     ("application.snr_inflation", "SNR inflation", 1.0, "honesty"),
+    ("application.copied_noise", "copied noise", 0.0, "honesty"),
     ("quantification.gaba_cr.bias.augmented", "GABA+ bias aug %", 0.0, "honesty"),
     ("quantification.failure_rate.augmented", "failure rate aug", "lower", "honesty"),
     ("embedding.memorisation_ratio", "memorisation", 1.0, "privacy"),
@@ -66,6 +67,8 @@ def direction_of(metric: str):
         return None   # inflated by noise-free synthetic transients: judged by snr_inflation instead
     if "snr_inflation" in metric:
         return 1.0
+    if metric.endswith("copied_noise"):
+        return 0.0
     if last.startswith("effective_n") or last.startswith("gain") or last == "break_even_n":
         return "higher"
     if any(t in metric for t in ("mse", "mape", "nmse", "mmd2", "frechet", "linewidth", "bias", "_rate")):
@@ -295,6 +298,8 @@ def build(docs: list[dict], dataset: str | None = None, preset: str | None = Non
             flags.append("noise-free transients")
         if any((d["metrics"].get("application.snr_inflation") or 0) > 1.5 for d in ds):
             flags.append("SNR inflated")
+        cn = [d["metrics"].get("application.copied_noise", np.nan) for d in ds]
+        flags += ["copied noise"] if np.mean(cn) > COPIED_FLAG else []
         row["flags"] = flags
         row["card"] = next((d.get("model_card") for d in ds if d.get("model_card")), None)
         for k, _, _, _ in columns:

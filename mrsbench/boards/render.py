@@ -80,12 +80,16 @@ GLOSSARY = {
             "bandwidth; 0 = same distribution)",
     "noise ratio": "mean noise SD (9.8-10.8 ppm) of the synthetic transients over that of the real ones (1 = realistic)",
     "SNR inflation": "SNR of the augmented scan over what 160 real transients give (1 = honest; > 1.5 flagged)",
+    "copied noise": "share of a perturbation of the short scan's noise that reappears in the synthetic transients "
+                    "(probe at the middle n, smoothed at the 6 Hz in-vivo linewidth over 1.8-4.2 ppm): 0 = independent "
+                    "of the short scan like real transients, 1 = a copy of it; > 0.5 flagged",
     "GABA+ bias aug %": "mean signed GABA+/tCr error of the augmented scans against the full scan (%)",
     "failure rate aug": "share of augmented scans whose processing or fit failed (left out of the means)",
     "memorisation": "median over synthetic spectra of (distance to the nearest training spectrum) / (distance to the "
                     "nearest held-out real spectrum): about 1 = generalises, well below 1 = copies training data",
     "recon NMSE": "normalised mean squared error of encoding and decoding held-out transients over 1.8-4.2 ppm",
-    "floor→ceiling": "where a generator's eff. n lies between the bootstrap floor (0%) and the oracle ceiling (100%)",
+    "floor→ceiling": "where a generator's eff. n lies between the strongest floor row (0%: the best of bootstrap, "
+                     "smoothed and subset-lcm, which add nothing beyond the short scan) and the oracle ceiling (100%)",
     "position": "1 + the number of generators that dominate it (significantly better on a question, worse on none)",
 }
 
@@ -162,8 +166,8 @@ def render(lb: dict, fmt: str = "markdown") -> str:
             "→x closer to x is better. Columns by family: "
             + "; ".join(f"{f}: " + ", ".join(c["label"] for c in cols if c.get("family") == f) for f in fams)
             + ". A question's (family's) rank is the mean of its columns' ranks. " + lb.get("order_rule", "")
-            + " floor→ceiling: where a generator's eff. n lies between bootstrap (0%) and oracle (100%). ⚠ flags: noise-free transients (noise ratio < 0.1) or SNR inflated (> 1.5x what 160 real "
-            "transients give). eff. n: real transients whose short scan alone scores what the augmented scan scores "
+            + f" floor→ceiling: where a generator's eff. n lies between the strongest floor row ({lb.get('floor_model') or 'none'}, 0%) and oracle (100%). ⚠ flags: noise-free transients (noise ratio < 0.1), SNR inflated (> 1.5x what 160 real "
+            "transients give) or copied noise (> 0.5 of the short scan's own noise carried by the synthetic transients). eff. n: real transients whose short scan alone scores what the augmented scan scores "
             "(shape score vs the full scan); gain = eff. n / n; break-even n: from where augmenting stops helping (the largest n tested when it helps at every n).\n\n")
     text += tabulate(rows, headers=header, tablefmt="github")
     if lb.get("statistics"):
@@ -345,9 +349,10 @@ td.mixed{{background:#f7e3a8}} td.self{{background:#ddd}} figure{{display:inline
 {html.escape(stab)} Hover a column for its definition (glossary below); click it to sort (best first).</p>
 <div id="wrap"><table id="lb"><thead><tr>{head}</tr></thead>
 <tbody id="gens">{''.join(row_html(r) for r in gens)}</tbody>
-<tbody id="refs"><tr class="band"><td colspan="{ncol}">reference rows: brackets, not contestants (bootstrap: the
-short scan resampled, adds nothing; oracle: the simulator's own truth; peer: an existing augmentation tool, placed on the
-same scale)</td></tr>{''.join(row_html(r) for r in refs)}</tbody>
+<tbody id="refs"><tr class="band"><td colspan="{ncol}">reference rows: brackets, not contestants (floor: adds
+nothing beyond the short scan: bootstrap resamples it, smoothed fills it with its own line-broadened average, subset-lcm
+with its own LCM model fit; ceiling: oracle, the simulator's own truth; peer: an existing augmentation tool; generators
+are placed from the strongest floor row, {html.escape(str(lb.get('floor_model') or 'none'))}, to the ceiling)</td></tr>{''.join(row_html(r) for r in refs)}</tbody>
 </table></div>
 {'<figure><a href="utility.png" target="_blank"><img src="utility.png" alt="utility curves" style="width:min(800px,95vw)"></a><figcaption>utility curves: every model against the subset alone (click for full size)</figcaption></figure>' if (folder / "utility.png").exists() else ''}
 {variants_html(lb)}<h2>Paired tests by question</h2><p id="statistics">{html.escape(lb.get("statistics") or "")}</p>

@@ -6,10 +6,11 @@ The rule (written once; the user guide quotes it):
   a short scan help), fidelity (two-sample statistics), honesty (noise realism, SNR inflation, quantification
   bias, failures), privacy (memorisation), reconstruction (latent models only). Within a question a model's
   rank is the mean of its columns' significance-aware ranks (1 + the number of models significantly better).
-* **References are brackets, not contestants.** Rows whose generator declares ``board_role`` "floor" (bootstrap:
-  resampling the short scan adds no information) or "ceiling" (oracle: the simulator's own truth) are shown in
-  their own band; every generator is placed on the utility scale between them ("x% of the way from the floor to
-  the ceiling").
+* **References are brackets, not contestants.** Rows whose generator declares ``board_role`` "floor" (no
+  information beyond the short scan: bootstrap resamples it, smoothed fills it with its own line-broadened average,
+  subset-lcm with its own LCM model fit) or "ceiling" (oracle: the simulator's own truth) are shown in their own
+  band; every generator is placed on the utility scale between the strongest floor row and the ceiling ("x% of
+  the way"), so that it is credited only for what it adds beyond denoising the short scan.
 * **Order = dominance.** Generator A *beats* B on a question when A is significantly better than B (paired
   permutation test over subjects, Holm-corrected per column) in at least one of the question's columns and
   significantly worse in none. A *dominates* B when A beats B on at least one question both are scored on and B
@@ -29,7 +30,9 @@ QUESTIONS = {   # family -> the question it answers (board headings)
     "privacy": "Does it copy its training transients?",
     "reconstruction": "Does it reconstruct held-out transients (latent models)?",
 }
-ROLES = ("floor", "ceiling", "peer")   # peer: an existing augmentation tool shown for comparison, not ranked
+ROLES = ("floor", "ceiling", "peer")
+FLOOR_WORDS = {"bootstrap": "resampling the short scan", "smoothed": "the short scan's own smoothed average",
+               "subset-lcm": "the short scan's own LCM model fit"}   # peer: an existing augmentation tool shown for comparison, not ranked
 
 
 def reference_role(model: str, card: dict | None) -> str | None:
@@ -122,8 +125,9 @@ def apply_verdict(lb: dict, main_key: str) -> None:
     gens.sort(key=lambda r: (r["position"], util_rank(r), -(mean(r) if mean(r) is not None else -1e9), r["model"]))
     refs = sorted((r for r in rows if r["role"] is not None), key=lambda r: ROLES.index(r["role"]))
     lb["rows"] = gens + refs
-    floor = next((r for r in refs if r["role"] == "floor"), None)
+    floor = strongest_floor(refs, main_key)
     ceil = next((r for r in refs if r["role"] == "ceiling"), None)
+    lb["floor_model"] = floor["model"] if floor else None
     f0, c0 = (mean(floor) if floor else None), (mean(ceil) if ceil else None)
     for r in gens + [r for r in refs if r["role"] == "peer"]:
         v = mean(r)
@@ -134,11 +138,24 @@ def apply_verdict(lb: dict, main_key: str) -> None:
     lb["verdict"] = verdict_sentence(lb, main_key)
 
 
+def strongest_floor(rows: list, main_key: str) -> dict | None:
+    """The "adds nothing" row (role floor: bootstrap, smoothed, subset-lcm) with the highest main utility: the best
+    the short scan alone gives without a generator, so a generator is credited only for what it adds beyond it."""
+    floors = [r for r in rows if r.get("role") == "floor"]
+    if not floors:
+        return None
+    mean = lambda r: (r.get(main_key) or {}).get("mean")   # noqa: E731
+    return max(floors, key=lambda r: (mean(r) is not None, mean(r) if mean(r) is not None else 0.0))
+
+
 ORDER_RULE = ("Order: a generator's position is 1 + the number of generators that dominate it; A dominates B when A "
               "is significantly better than B in at least one column of some question and B is significantly better "
               "than A on no question (paired tests over subjects, Holm-corrected per column). Position 1 is the "
-              "Pareto front. Reference rows (bootstrap: adds nothing; oracle: the simulator's truth) are brackets, "
-              "not ranked; a peer row (an existing augmentation tool) is placed on the same scale, not ranked.")
+              "Pareto front. Reference rows are brackets, not ranked: the floor rows add no information beyond the short "
+              "scan (bootstrap: its transients resampled; smoothed: its average line-broadened; subset-lcm: its own LCM "
+              "model fit; each filled up with fresh noise of its level), the ceiling row is the simulator's truth "
+              "(oracle). Generators are placed between the strongest floor row and the ceiling; a peer row (an existing "
+              "augmentation tool) is placed on the same scale, not ranked.")
 
 
 def verdict_sentence(lb: dict, main_key: str) -> str:
@@ -149,7 +166,7 @@ def verdict_sentence(lb: dict, main_key: str) -> str:
     n = lb.get("middle_n", 20)
     gain_key = main_key.replace("effective_n", "gain")
     gaba_key = main_key.replace("effective_n", "effective_n_gaba")
-    floor = next((r for r in lb["rows"] if r.get("role") == "floor"), None)
+    floor = strongest_floor(lb["rows"], main_key)
     val = lambda r, k: (r.get(k) or {}).get("mean")   # noqa: E731
     ranked = sorted((r for r in gens if val(r, main_key) is not None), key=lambda r: -val(r, main_key))
     parts = []
@@ -167,11 +184,15 @@ def verdict_sentence(lb: dict, main_key: str) -> str:
         if floor is not None and val(floor, main_key) is not None:
             below = [r["model"] for r in ranked if _sig(lb, main_key, floor["model"], r["model"]) == -1]
             tied = [r["model"] for r in ranked if _sig(lb, main_key, floor["model"], r["model"]) == 0]
+            what = FLOOR_WORDS.get(floor["model"], "the short scan alone")
             if below:
-                s += f"; worse than resampling the short scan (bootstrap): {', '.join(below)}"
+                s += f"; worse than {what} ({floor['model']}, {val(floor, gain_key):.1f}x): {', '.join(below)}"
             if tied:
-                s += f"; no better than bootstrap: {', '.join(tied)}"
+                s += f"; no better than {what} ({floor['model']}, {val(floor, gain_key):.1f}x): {', '.join(tied)}"
         parts.append(s + ".")
+    copied = [r["model"] for r in gens if "copied noise" in (r.get("flags") or [])]
+    if copied:
+        parts.append(f"Copied noise (their transients carry the short scan's own noise): {', '.join(copied)}.")
     gq = [r for r in gens if val(r, gaba_key) is not None]
     if gq:
         harm = [r["model"] for r in gq if val(r, gaba_key) < 0.9 * n]
@@ -189,9 +210,10 @@ def verdict_sentence(lb: dict, main_key: str) -> str:
         parts.append(f"On GABA+ quantification (effective transients by the GABA+/tCr error against the full scan, "
                      f"vs the {n} real transients alone): {q}.")
     peers = [r for r in lb["rows"] if r.get("role") == "peer" and val(r, gain_key) is not None]
+    floor_name = floor["model"] if floor is not None else "the floor"
     if peers:
         parts.append("Peer augmentation tool" + ("s" if len(peers) > 1 else "") + " (not ranked): " + ", ".join(
-            f"{r['model']} {val(r, gain_key):.1f}x" + (f", {r['bracket']:.0f}% of the way from bootstrap to oracle"
+            f"{r['model']} {val(r, gain_key):.1f}x" + (f", {r['bracket']:.0f}% of the way from {floor_name} to the ceiling"
                                                        if r.get("bracket") is not None else "") for r in peers) + ".")
     front = [r["model"] for r in gens if r.get("position") == 1]
     if len(front) > 1:

@@ -8,6 +8,7 @@ from pathlib import Path
 from mrsbench.core.files import atomic_dir, atomic_path
 from mrsbench.harness.families.quantification import QUANT
 from mrsbench.harness.tracking import mlflow_log, mlflow_run
+from mrsbench.metrics.copied import FLAG_THRESHOLD as COPIED_FLAG
 
 
 def results_checksum(results: dict) -> str:
@@ -65,7 +66,8 @@ HEADLINE = [("reconstruction.nmse_1.8-4.2ppm", "lower"), ("embedding.precision",
             ("embedding.recall", "higher"), ("embedding.coverage", "higher"), ("embedding.mmd2", "lower"),
             ("embedding.classifier_auc", "closer to 0.5"), ("embedding.memorisation_ratio", "closer to 1"),
             ("embedding.umap_kde_overlap", "higher"), ("application.noise_ratio", "closer to 1"),
-            ("application.snr_inflation", "closer to 1"), ("application.failure_rate.augmented", "lower"),
+            ("application.snr_inflation", "closer to 1"), ("application.copied_noise", "closer to 0"),
+            ("application.failure_rate.augmented", "lower"),
             ("quantification.failure_rate.augmented", "lower")]
 
 
@@ -161,6 +163,10 @@ def run_summary(results: dict, run_dir: Path | None) -> str:
     si = m.get("application.snr_inflation")
     if si is not None and si > 1.5:
         flags.append(f"augmented SNR is {si:.3g}x what 160 real transients give: inflated, not better")
+    cn = m.get("application.copied_noise")
+    if cn is not None and cn > COPIED_FLAG:
+        flags.append(f"the synthetic transients carry {100 * cn:.0f}% of the short scan's own noise (copied noise "
+                     f"> {COPIED_FLAG:g}): they re-use the short scan rather than add information")
     for fam in ("application", "quantification"):
         fr = m.get(f"{fam}.failure_rate.augmented")
         if fr:

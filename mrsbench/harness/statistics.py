@@ -105,6 +105,9 @@ def columns_from_sums(T: dict, n_values, grid, metrics: dict | None = None, pv_m
     if ns is not None and nr is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             out["application.noise_ratio"] = ns / nr
+    cn = _ratio(T, "application.copied_noise")   # numerators / denominators of the probes (metrics.copied)
+    if cn is not None:
+        out["application.copied_noise"] = cn
     for key, piece in (("quantification.gaba_cr.bias.augmented", "quantification.gaba_bias_aug"),
                        ("quantification.failure_rate.augmented", "quantification.failed_aug")):
         r = _ratio(T, piece)

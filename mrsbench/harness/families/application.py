@@ -17,7 +17,10 @@ and ``application.break_even_n`` (from the shape-score gain; when augmenting hel
 tested with ``application.break_even_censored`` = 1: break-even lies beyond it),
 ``application.noise_ratio`` (mean synthetic / mean real transient noise sd, 9.8-10.8 ppm), ``application.noise_free``
 (1 when the noise ratio is below 0.1: SNR measures then divide by round-off), ``application.snr_inflation``,
-``application.failure_rate.{subset,augmented}`` and ``application.curve.n{g}.{shape_score,gaba_err}``.
+``application.failure_rate.{subset,augmented}``, ``application.curve.n{g}.{shape_score,gaba_err}`` and
+``application.copied_noise``: the share of a perturbation of the short scan's noise that reappears in the fill's
+average, at the preset's middle n (0: independent of the short scan, as real transients are; 1: a copy of it;
+:mod:`mrsbench.metrics.copied`).
 
 Failure rule: a scan whose processing failed (:func:`~mrsbench.harness.subset_curve.processing_failed`) is counted in the
 failure rate and left out of every mean; for GABA+ also a failed fit (:func:`~mrsbench.harness.subset_curve.fit_failed`).
@@ -28,7 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mrsbench.core.scans import Scan
+from mrsbench.core.scans import OFF, ON, Scan
+from mrsbench.metrics.copied import noise_transfer
 from mrsbench.metrics.effective import break_even, invert_curve
 from mrsbench.harness.subset_curve import fit_failed, processing_failed, subset_curve, truth_quality
 from mrsbench.core.parallel import ordered_pool_map
@@ -71,6 +75,38 @@ def _augmented_work(aug: Scan, ref, truth_diff, n_real: int, synthetic: bool):
     return pa, quality_report(pa, ref, osprey=False), tq, noise
 
 
+def copied_noise_probe(ctx: Context, fill_means: dict) -> tuple[dict, dict]:
+    """``application.copied_noise`` at the preset's middle n (:mod:`mrsbench.metrics.copied`): per test subject
+    its first subset at that n, perturbed by an independent noise realisation of its own level and sampled again
+    with the job's seed. ``fill_means``: job -> (2, N) average ON and OFF of the fill the generator gave for the
+    unperturbed subset. Returns the metric and the per-subject sums (numerators as ``.sum``, denominators as
+    ``.count``: their ratio over any subjects is the metric over those subjects)."""
+    sw, test, pr = ctx.shared, ctx.test, ctx.pr
+    ax, S, N = test.axis, len(test.scans), test.axis.n_points
+    num, den = np.zeros(S), np.zeros(S)
+    probes = list(fill_means)
+    for lo in range(0, len(probes), PREPARE_BATCH):
+        batch = []
+        for k in probes[lo:lo + PREPARE_BATCH]:
+            i, n, _ = sw.jobs[k]
+            sub = test.scans[i].select(sw.selections[k])
+            rng = np.random.default_rng(ctx.seed + 37_000 + k)
+            sigma = sw.subset_noise[k] / np.sqrt(N)   # spectral sd (unnormalised FFT) -> per-part FID sd
+            d = sigma * (rng.standard_normal(sub.fids.shape) + 1j * rng.standard_normal(sub.fids.shape))
+            batch.append((k, sub.edit, d, Scan(sub.fids + d, sub.edit, ax, sub.subject, sub.site, dict(sub.meta))))
+        ctx.prepare([c for _, _, _, c in batch])
+        for k, edit, d, cond in batch:
+            i = sw.jobs[k][0]
+            syn = ctx.sample(max(pr.full_count - sw.jobs[k][1], 0), cond, ctx.seed + 1000 + k)
+            moved = np.stack([syn.fids[syn.edit == lab].mean(0) for lab in (ON, OFF)]) - fill_means[k]
+            pert = np.stack([d[edit == lab].mean(0) for lab in (ON, OFF)])
+            a, b = noise_transfer(moved, pert, ax)
+            num[i] += a
+            den[i] += b
+    out = {"application.copied_noise": float(num.sum() / den.sum()) if den.sum() > 0 else float("nan")}
+    return out, {"application.copied_noise.sum": num, "application.copied_noise.count": den}
+
+
 def run(ctx: Context) -> FamilyResult:
     sw, test, pr, seed = ctx.shared, ctx.test, ctx.pr, ctx.seed
     ax = test.axis
@@ -80,6 +116,8 @@ def run(ctx: Context) -> FamilyResult:
     noise_syn = np.full(J, np.nan)
 
     batch: dict = {}   # job -> (conditioning subset, transients to fill) of the batch announced last
+    probe_n = pr.n_values[(len(pr.n_values) - 1) // 2]   # the board's middle n
+    fill_means: dict = {}   # job -> (2, N) average ON, OFF of its fill (the copied-noise probe's jobs)
 
     def produce(k):   # in order, in this thread: the generator is called sequentially with fixed seeds
         if k % PREPARE_BATCH == 0:   # select and announce the next batch of conditioning scans (bounded memory)
@@ -90,6 +128,8 @@ def run(ctx: Context) -> FamilyResult:
         s = test.scans[i]
         sub, fill = batch.pop(k)
         syn = ctx.sample(fill, sub, seed + 1000 + k) if fill else None
+        if syn is not None and n == probe_n and sw.jobs[k][2] == 0:   # the copied-noise probe's jobs
+            fill_means[k] = np.stack([syn.fids[syn.edit == lab].mean(0) for lab in (ON, OFF)])
         aug = sub if syn is None else Scan(np.concatenate([sub.fids, syn.fids]), np.concatenate([sub.edit, syn.edit]),
                                            ax, s.subject, s.site)
         return _augmented_work, (aug, sw.full[i], None if truth is None else truth[i], sub.n_transients,
@@ -178,6 +218,10 @@ def run(ctx: Context) -> FamilyResult:
         out[f"application.n{n}.snr_inflation"] = _mean(aug_snr / full_snr, ~aug_fail[m])
         st["application.snr_ratio.sum"][:, j], st["application.snr_ratio.count"][:, j] = \
             subject_sums(subj[m], aug_snr / full_snr, ~aug_fail[m], S)
+    if fill_means:
+        cn, cn_st = copied_noise_probe(ctx, fill_means)
+        out.update(cn)
+        st.update(cn_st)
     be = break_even(pr.n_values, gains)
     # helps at every n tested: break-even is beyond the largest n (reported as that n, a lower bound, flagged)
     out["application.break_even_n"] = float(max(pr.n_values)) if be is None and np.all(np.isfinite(gains)) else be
