@@ -214,7 +214,8 @@ def verdict_sentence(lb: dict, main_key: str) -> str:
     if peers:
         parts.append("Peer augmentation tool" + ("s" if len(peers) > 1 else "") + " (not ranked): " + ", ".join(
             f"{r['model']} {val(r, gain_key):.1f}x" + (f", {r['bracket']:.0f}% of the way from {floor_name} to the ceiling"
-                                                       if r.get("bracket") is not None else "") for r in peers) + ".")
+                                                       if r.get("bracket") is not None else "")
+            + (", copied noise" if "copied noise" in (r.get("flags") or []) else "") for r in peers) + ".")
     front = [r["model"] for r in gens if r.get("position") == 1]
     if len(front) > 1:
         parts.append(f"Not dominated on any question: {', '.join(front)}.")

@@ -212,8 +212,13 @@ def _cmd_datasets(args) -> int:
             "water_references_left_out": cohort.meta.get("water_references", []),
             "edit_order": sorted({str(s.meta.get("edit_order") or "known (simulated)") for s in cohort.scans})}
     fig = figure(table, args.figure, f"{info['dataset']}: {len(cohort.scans)} subjects") if args.figure else None
+    realism = None
+    if getattr(args, "realism", False):
+        from mrsbench.data.realism import realism_rows
+        realism = realism_rows(table)
     if args.json:
         print(json.dumps({**info, "per_subject": table.to_dict(orient="records"),
+                          "realism": None if realism is None else [r.to_dict() for r in realism],
                           "figure": str(fig) if fig else None}, default=str))
         return 0
     from tabulate import tabulate
@@ -226,6 +231,11 @@ def _cmd_datasets(args) -> int:
     print(f"  ON/OFF order: {'; '.join(info['edit_order'])}; water references left out: "
           f"{len(info['water_references_left_out'])}")
     print(tabulate(table, headers="keys", tablefmt="github", showindex=False, floatfmt=".3g"))
+    if realism is not None:
+        from mrsbench.data.realism import render_rows
+        print(f"\nRealism: {info['dataset']} against real data (mrsbench.data.realism; KS D: two-sample "
+              "Kolmogorov-Smirnov distance, 0 = same distribution)")
+        print(render_rows(realism))
     if fig:
         print(f"figure: {fig}")
     return 0

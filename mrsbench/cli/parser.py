@@ -142,20 +142,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     ds = _sub(sub, "datasets", "inspect a dataset before a run: subjects, sites, axis, transients, quality",
               "Read a dataset as a run would (layout, harmonisation onto one axis, ON/OFF order) and print its\n"
-              "subjects, sites, axis, transients per condition and per-subject NAA SNR, Cr FWHM and residual water.",
-              ["mrsbench datasets simgaba-small", "mrsbench datasets path/to/bids_root --figure quality.png",
+              "subjects, sites, axis, transients per condition and per-subject quality (NAA SNR, Cr/NAA FWHM, residual\n"
+              "water, frequency offset and drift). --realism compares their distributions with real Big GABA data.",
+              ["mrsbench datasets simgaba-small", "mrsbench datasets simgaba-small --realism",
+               "mrsbench datasets path/to/bids_root --figure quality.png",
                "mrsbench datasets track1.h5 --json"])
     ds.add_argument("dataset", help="dataset name (see `mrsbench list`), folder (flat or BIDS), NIfTI-MRS or challenge "
                                     ".h5 file")
     _add_edit_order(ds)
     ds.add_argument("--figure", default=None, help="write a per-subject quality figure (PNG) here")
+    ds.add_argument("--realism", action="store_true",
+                    help="compare the cohort's quality distributions (Cr/NAA FWHM, SNR, frequency offset and drift, "
+                         "residual water) with 104 Big GABA subjects and published drift (KS distance, percentiles)")
     ds.add_argument("--json", action="store_true", help="machine-readable output")
     ds.add_argument("--quiet", action="store_true", help="no progress bars")
     ds.set_defaults(handler="_cmd_datasets")
 
     lb = _sub(sub, "leaderboard", "build a leaderboard table from results files",
               "Rank results of one dataset identity, preset and harness version: mean and sd over seeds of the\n"
-              "headline metrics, rows ordered by mean rank.",
+              "headline metrics, rows ordered by dominance over questions, reference rows in their own band.",
               ["mrsbench leaderboard --results leaderboards/simgaba-small/quick",
                "mrsbench leaderboard --results runs --format csv"])
     lb.add_argument("--results", nargs="*", default=None, help="results files or folders (default: leaderboards/)")
