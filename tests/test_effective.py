@@ -48,3 +48,18 @@ def test_break_even():
         np.exp(np.log(20) + np.log(1.5) / (np.log(1.5) - np.log(0.9)) * np.log(2)))
     assert break_even([10, 20], [3.0, 2.0]) is None
     assert break_even([10, 20], [0.8, 0.5]) == 10.0
+
+
+def test_break_even_batch_is_break_even_row_by_row():
+    """The vectorised form the board statistics use gives what the documented scalar rule gives, row by row,
+    including rows with gaps (NaN, non-positive gains), rows at or below 1 from the start and rows above 1 throughout."""
+    from mrsbench.metrics.effective import break_even, break_even_batch
+    rng = np.random.default_rng(5)
+    g = np.exp(rng.normal(0, 0.5, (4000, 4)))
+    g[rng.random(g.shape) < 0.1] = np.nan
+    g[rng.random(g.shape) < 0.03] = 0.0
+    g[:5] = [[2, 1.5, 1.2, 1.1], [0.9, 2, 2, 2], [np.nan, 0.8, 2, 2], [2, np.nan, 0.5, 2], [np.nan] * 4]
+    n = [10, 20, 40, 80]
+    want = np.array([np.nan if (b := break_even(n, row)) is None else b for row in g])
+    np.testing.assert_allclose(break_even_batch(n, g), want, rtol=1e-12, equal_nan=True)
+    assert np.isnan(break_even_batch(n, g[:1]))[0] and break_even_batch(n, g[1:2])[0] == 10

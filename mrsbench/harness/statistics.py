@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mrsbench.metrics.effective import break_even, invert_curve_batch
+from mrsbench.metrics.effective import break_even_batch, invert_curve_batch
 from mrsbench.metrics.resampling import ALPHA, N_BOOT, badness, bootstrap_weights, holm, percentile_interval, permutation_p, swap_patterns
 
 PV = "embedding.pv."
@@ -88,13 +88,10 @@ def columns_from_sums(T: dict, n_values, grid, metrics: dict | None = None, pv_m
             eg = np.where(T["application.aug_gaba_err.count"][:, j] > 0, eg, float(grid[0]))
             out[f"application.n{n}.effective_n_gaba"] = eg
             out[f"application.n{n}.gain_gaba"] = eg / n
-        be = np.full(P, np.nan)
-        for p in range(P):
-            b = break_even(n_values, gains[p])
-            if b is None and np.all(np.isfinite(gains[p])):
-                b = float(max(n_values))   # helps at every n: the largest n tested (censored)
-            be[p] = np.nan if b is None else b
-        out["application.break_even_n"] = be
+        be = break_even_batch(n_values, gains)
+        # helps at every n: the largest n tested (censored)
+        helps = np.isnan(be) & np.all(np.isfinite(gains), 1)
+        out["application.break_even_n"] = np.where(helps, float(max(n_values)), be)
     snr = _ratio(T, "application.snr_ratio")
     if snr is not None:
         import warnings

@@ -74,6 +74,31 @@ def break_even(n_values, gains) -> float | None:
     return None
 
 
+def break_even_batch(n_values, gains: np.ndarray) -> np.ndarray:
+    """:func:`break_even` of each row of ``gains`` (P, K) at once: (P,), NaN where it returns None."""
+    n = np.asarray(n_values, float)
+    g = np.asarray(gains, float)
+    P = g.shape[0]
+    out = np.full(P, np.nan)
+    done, seen = np.zeros(P, bool), np.zeros(P, bool)
+    prev_n, prev_g = np.full(P, np.nan), np.full(P, np.nan)
+    for i in range(len(n)):
+        gi = g[:, i]
+        with np.errstate(invalid="ignore"):
+            valid = np.isfinite(gi) & (gi > 0)
+        first = valid & ~done & ~seen & (gi <= 1)   # at or below 1 at the first usable n
+        out[first] = n[i]
+        cross = valid & ~done & seen & (gi <= 1)    # crosses 1 between the previous usable n and this one
+        if cross.any():
+            a, b = np.log(prev_g[cross]), np.log(gi[cross])
+            frac = a / (a - b)
+            out[cross] = np.exp(np.log(prev_n[cross]) + frac * (np.log(n[i]) - np.log(prev_n[cross])))
+        done |= first | cross
+        prev_n[valid], prev_g[valid] = n[i], gi[valid]
+        seen |= valid
+    return out
+
+
 def isotonic_batch(y: np.ndarray) -> np.ndarray:
     """Unweighted non-decreasing least-squares fits of many short curves at once, (P, G) -> (P, G):
     m_i = max_{j<=i} min_{k>=i} mean(y_j..y_k) (the min-max formula of isotonic regression; equals
@@ -103,7 +128,13 @@ def invert_curve_batch(n_grid, curves: np.ndarray, y: np.ndarray, increasing: bo
     ok = np.isfinite(y) & np.all(np.isfinite(c), 1)
     if not ok.any() or len(n) < 2:
         return out
-    m = isotonic_batch(s * c[ok])
+    rows = s * c[ok]
+    if np.all(np.abs(rows - rows[:1]) <= 1e-12 * np.abs(rows[:1]).max(initial=0.0)):
+        # one curve for every score (a paired test's subject swaps leave the model-independent real-only curve as
+        # it was, up to the order of its sums): fitted once
+        m = np.broadcast_to(isotonic_batch(rows[:1]), rows.shape)
+    else:
+        m = isotonic_batch(rows)
     v = s * y[ok]
     res = np.empty(len(v))
     below, above = v < m[:, 0], v > m[:, -1]

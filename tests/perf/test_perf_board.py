@@ -1,6 +1,6 @@
 """Issue 21: building a board with bootstrap intervals (1000 replicates over subjects and seeds), paired
 permutation tests between every pair of rows and rank stability stays interactive: the committed quick board
-(5 models x 3 seeds, 12 subjects each) in a few seconds on 2 CPU cores."""
+(14 rows x 3 seeds, 12 subjects each: 91 pairs x 16 columns x 4096 exact swaps) in a few seconds on 2 CPU cores."""
 from pathlib import Path
 
 import pytest
