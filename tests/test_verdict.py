@@ -134,3 +134,11 @@ def test_copied_noise_is_flagged(tmp_path):
     assert "copied noise" in rows["copier"]["flags"] and "copied noise" not in rows["fresh"]["flags"]
     assert rows["copier"]["application.copied_noise"]["mean"] == pytest.approx(0.8)
     assert "Copied noise (their transients carry the short scan's own noise): copier." in lb["verdict"]
+
+
+def test_a_floor_row_reaching_the_ceiling_places_no_generator(tmp_path):
+    lb = board(tmp_path, [make_doc("gen", 30, 20, 0.8), make_doc("subset-lcm", 52, 18, 0.8),
+                          make_doc("oracle", 50, 40, 0.8)])
+    rows = {r["model"]: r for r in lb["rows"]}
+    assert lb["floor_reaches_ceiling"] and rows["gen"]["bracket"] is None
+    assert "is worth as much as the simulator's truth (oracle, 2.5x): no generator is placed between them" in lb["verdict"]

@@ -129,9 +129,12 @@ def apply_verdict(lb: dict, main_key: str) -> None:
     ceil = next((r for r in refs if r["role"] == "ceiling"), None)
     lb["floor_model"] = floor["model"] if floor else None
     f0, c0 = (mean(floor) if floor else None), (mean(ceil) if ceil else None)
+    # the scale needs the ceiling above the floor; where the strongest floor row reaches the ceiling (denoising the
+    # short scan scores as the simulator's truth does) no generator is placed on it, and the sentence says why
+    lb["floor_reaches_ceiling"] = None not in (f0, c0) and c0 <= f0
     for r in gens + [r for r in refs if r["role"] == "peer"]:
         v = mean(r)
-        r["bracket"] = (100.0 * (v - f0) / (c0 - f0)) if None not in (v, f0, c0) and c0 != f0 else None
+        r["bracket"] = (100.0 * (v - f0) / (c0 - f0)) if None not in (v, f0, c0) and c0 > f0 else None
     lb["references"] = [{"model": r["model"], "role": r["role"], main_key: mean(r)} for r in refs]
     lb["questions"] = {f: QUESTIONS.get(f, f) for f in fams}
     lb["order_rule"] = ORDER_RULE
@@ -190,6 +193,11 @@ def verdict_sentence(lb: dict, main_key: str) -> str:
             if tied:
                 s += f"; no better than {what} ({floor['model']}, {val(floor, gain_key):.1f}x): {', '.join(tied)}"
         parts.append(s + ".")
+    if lb.get("floor_reaches_ceiling") and floor is not None:
+        ceil = next((r for r in lb["rows"] if r.get("role") == "ceiling"), None)
+        parts.append(f"The short scan alone, denoised ({floor['model']}, {val(floor, gain_key):.1f}x), is worth as much "
+                     f"as the simulator's truth ({ceil['model']}, {val(ceil, gain_key):.1f}x): no generator is placed "
+                     "between them.")
     copied = [r["model"] for r in gens if "copied noise" in (r.get("flags") or [])]
     if copied:
         parts.append(f"Copied noise (their transients carry the short scan's own noise): {', '.join(copied)}.")
