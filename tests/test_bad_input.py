@@ -246,7 +246,7 @@ def test_boards_never_rank_what_validate_rejects(tmp_path, capsys):
     link.mkdir()
     (link / "quick").symlink_to(board, target_is_directory=True)
     assert main(["leaderboard", "--results", str(link), "--format", "json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)["rows"]) == 7
+    assert len(json.loads(capsys.readouterr().out)["rows"]) == 9   # 7 generators and references + smoothed, subset-lcm
 
 
 def test_board_folder_as_root(tmp_path):

@@ -37,7 +37,9 @@ def test_strategy_rows_are_side_by_side(board):
 
 def test_peer_row_is_placed_not_ranked(board):
     peer = next(r for r in board["rows"] if r["model"] == "augmentrum")
-    assert peer["role"] == "peer" and peer["position"] is None and peer["bracket"] is not None
+    assert peer["role"] == "peer" and peer["position"] is None
+    # placed on the floor-to-ceiling scale, unless the strongest floor row reaches the ceiling (then no one is)
+    assert (peer["bracket"] is None) == bool(board["floor_reaches_ceiling"])
     assert "Peer augmentation tool (not ranked): augmentrum" in board["verdict"]
     assert all(r["model"] != "augmentrum" for r in board["rows"] if r["role"] is None)
 

@@ -216,8 +216,8 @@ def test_committed_quick_board_has_intervals_significance_and_rank_stability():
     assert lb["rank_stability"]["top"] == max(lb["rank_stability"]["p_top"], key=lb["rank_stability"]["p_top"].get)
     assert lb["verdict"].split(", ")[1].startswith(lb["rank_stability"]["top"] + " ")
     assert lb["rows"][0]["position"] == 1 and lb["rows"][0]["role"] is None
-    assert {r["model"]: r["role"] for r in lb["rows"] if r["role"]} == {"bootstrap": "floor", "oracle": "ceiling",
-                                                                        "augmentrum": "peer"}
+    assert {r["model"]: r["role"] for r in lb["rows"] if r["role"]} == {
+        "bootstrap": "floor", "smoothed": "floor", "subset-lcm": "floor", "oracle": "ceiling", "augmentrum": "peer"}
     text = (root / "README.md").read_text()
     assert "95% interval" in text and "Holm" in text and "Rank stability" in text
     for doc in (json.loads(p.read_text()) for p in root.glob("*-seed*.json")):
