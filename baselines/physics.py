@@ -8,6 +8,7 @@ import numpy as np
 from mrsbench.core.scans import OFF, ON, Cohort, Scan
 from mrsbench.generators.contract import Generator
 from mrsbench.processing import apply_shift, process_many, scan_key
+from mrsbench_baselines.denoised import transient_sigma
 
 
 class PhysicsGenerator(Generator):
@@ -45,7 +46,6 @@ class PhysicsGenerator(Generator):
         and the noise level, from processing and one batched LCM fit of all the scans' OFF and DIFF."""
         if not scans:
             return []
-        ax = self.axis
         ps = process_many(scans, keys=keys)   # in parallel (worker processes), in order; each scan once
         sp = [p.spectra() for p in ps]
         # DIFF with each scan's own editing (its ON transients' frequency offsets), as the harness quantifies
@@ -53,18 +53,14 @@ class PhysicsGenerator(Generator):
                              on_offsets=[p.on_offsets_hz() for p in ps])
         clean_off = self._q.off.model_fid(ro)
         clean_diff = self._q.diff.model_fid(rd)
-        noise_band = ax.window(9.8, 10.8)
         out = []
         for b, (scan, p) in enumerate(zip(scans, ps)):
             # undo the referencing so synthetic transients sit where the real ones do
             back_f = -p.info.get("cr_shift_hz", 0.0)
             back_p = -p.info.get("tcr_phase_rad", 0.0)
             clean = {OFF: clean_off[b], ON: clean_off[b] + clean_diff[b]}
-            # noise: sd of the real part of single-transient spectra in a signal-free band (9.8-10.8 ppm)
-            spec = ax.to_spectrum(scan.fids)[:, noise_band]
-            sigma_spec = float(np.median((spec - spec.mean(1, keepdims=True)).real.std(1)))
             out.append({"clean": clean, "f": -p.freq_hz + back_f, "phi": -p.phase_rad + back_p,
-                        "edit": scan.edit.copy(), "sigma": sigma_spec / np.sqrt(ax.n_points), "site": scan.site,
+                        "edit": scan.edit.copy(), "sigma": transient_sigma(scan), "site": scan.site,
                         "subject": scan.subject})
         return out
 
